@@ -1,0 +1,192 @@
+//! What every oxr process does the same way: arguments, logging, where it listens, the
+//! generic show service, shutdown on SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use oxr_proto::process::process_server::{Process, ProcessServer};
+use oxr_proto::process::{
+    CommandSpec, DescribeReply, DescribeRequest, MetricsReply, MetricsRequest, ShowReply,
+    ShowRequest,
+};
+use oxr_proto::transport::{self, Address};
+use tonic::{Request, Response, Status};
+
+/// Arguments shared by every oxr process (flatten into the process's own clap struct).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Name of the virtual router this process belongs to.
+    #[arg(long, default_value = "default")]
+    pub router: String,
+    /// The router's run directory (sockets live here); default /run/oxr/<router>.
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Where to serve gRPC: unix:PATH or tcp:HOST:PORT; default <run-dir>/<process>.sock.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Read this process's section from a router TOML file instead of oxr-routerd.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax), e.g. "info" or "oxr_rib=debug".
+    #[arg(long, default_value = "info", env = "OXR_LOG")]
+    pub log: String,
+}
+
+impl CommonArgs {
+    /// The run directory, created with mode 0700 if missing.
+    pub fn run_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/run/oxr").join(&self.router));
+        create_private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Address of `process` (this one or another) in the run directory.
+    pub fn address_of(&self, process: &str) -> anyhow::Result<Address> {
+        Ok(Address::in_run_dir(&self.run_dir()?, process))
+    }
+
+    /// Where this process serves.
+    pub fn listen_address(&self, process: &str) -> anyhow::Result<Address> {
+        match &self.listen {
+            Some(l) => Ok(Address::parse(l)?),
+            None => self.address_of(process),
+        }
+    }
+}
+
+/// Creates a directory (and parents) readable only by its owner.
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 0700 {}", dir.display()))?;
+    Ok(())
+}
+
+/// Starts logging to stderr with the given filter.
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// A show command's answer: a table for people and the same data as JSON.
+#[derive(Debug, Clone, Default)]
+pub struct ShowOutput {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+/// The show commands and counters of a process, served as `oxr.process.Process`.
+#[tonic::async_trait]
+pub trait ShowHandler: Send + Sync + 'static {
+    /// The commands (words after `show`) with one line of help each.
+    fn commands(&self) -> Vec<(Vec<&'static str>, &'static str)>;
+    /// Runs one command; an error is shown to the user as one line.
+    async fn show(&self, words: &[String]) -> Result<ShowOutput, String>;
+    /// Counters in Prometheus text format.
+    async fn metrics(&self) -> String {
+        String::new()
+    }
+}
+
+struct ProcessService {
+    name: String,
+    handler: Arc<dyn ShowHandler>,
+}
+
+#[tonic::async_trait]
+impl Process for ProcessService {
+    async fn describe(
+        &self,
+        _: Request<DescribeRequest>,
+    ) -> Result<Response<DescribeReply>, Status> {
+        let commands = self
+            .handler
+            .commands()
+            .into_iter()
+            .map(|(words, help)| CommandSpec {
+                words: words.into_iter().map(String::from).collect(),
+                help: help.to_string(),
+            })
+            .collect();
+        Ok(Response::new(DescribeReply {
+            process: self.name.clone(),
+            commands,
+        }))
+    }
+
+    async fn show(&self, req: Request<ShowRequest>) -> Result<Response<ShowReply>, Status> {
+        let out = self
+            .handler
+            .show(&req.into_inner().words)
+            .await
+            .map_err(Status::invalid_argument)?;
+        Ok(Response::new(ShowReply {
+            text: out.text,
+            json: out.json.to_string(),
+        }))
+    }
+
+    async fn metrics(&self, _: Request<MetricsRequest>) -> Result<Response<MetricsReply>, Status> {
+        Ok(Response::new(MetricsReply {
+            text: self.handler.metrics().await,
+        }))
+    }
+}
+
+/// The generic show service for `name`, to add to the process's tonic router.
+pub fn process_service(
+    name: &str,
+    handler: Arc<dyn ShowHandler>,
+) -> ProcessServer<impl Process> {
+    ProcessServer::new(ProcessService {
+        name: name.to_string(),
+        handler,
+    })
+}
+
+/// Serves a tonic router on `addr` until SIGTERM or SIGINT, then removes the socket file.
+pub async fn serve(router: tonic::transport::server::Router, addr: &Address) -> anyhow::Result<()> {
+    match addr {
+        Address::Unix(path) => {
+            let incoming = transport::bind_unix(path)?;
+            tracing::info!(socket = %path.display(), "serving");
+            let result = router
+                .serve_with_incoming_shutdown(incoming, shutdown_signal())
+                .await;
+            let _ = std::fs::remove_file(path);
+            result.context("gRPC server")?;
+        }
+        Address::Tcp(hostport) => {
+            let sock = hostport
+                .parse()
+                .with_context(|| format!("listen address {hostport}"))?;
+            tracing::info!(%hostport, "serving");
+            router
+                .serve_with_shutdown(sock, shutdown_signal())
+                .await
+                .context("gRPC server")?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves when the process is asked to stop (SIGTERM or SIGINT).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
