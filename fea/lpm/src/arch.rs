@@ -13,20 +13,20 @@ use crate::key::Key;
 use crate::poptrie::Poptrie;
 use crate::NextHopId;
 
-/// Hints the CPU to bring the cache line holding `*r` into all cache levels.
-///
-/// A no-op on targets other than `x86_64`.
+/// Hints the CPU to fetch `slice[i]`, whether or not `i` is in bounds: the address is only
+/// computed (wrapping), never dereferenced, so lookup code can prefetch without a branch.
 #[inline(always)]
-pub(crate) fn prefetch<T>(r: &T) {
+pub(crate) fn prefetch_index<T>(slice: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: prefetch never faults and has no architectural effect; the pointer comes
-        // from a live reference anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) }
+        let p = slice.as_ptr().wrapping_add(i);
+        // SAFETY: prefetch is a hint: it never faults, even on an unmapped address, and
+        // reads nothing into the program's state.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = (slice, i);
 }
 
 /// Whether this CPU has a hardware population count (probed at run time).
@@ -43,7 +43,12 @@ pub(crate) fn has_popcnt() -> bool {
 
 /// Batch lookup, on the `popcnt` code path when `fast` is true.
 #[inline]
-pub(crate) fn lookup_batch<K: Key>(t: &Poptrie<K>, fast: bool, addrs: &[K], out: &mut [Option<NextHopId>]) {
+pub(crate) fn lookup_batch<K: Key>(
+    t: &Poptrie<K>,
+    fast: bool,
+    addrs: &[K],
+    out: &mut [Option<NextHopId>],
+) {
     #[cfg(target_arch = "x86_64")]
     if fast {
         // SAFETY: `fast` is only true when `has_popcnt()` said this CPU has `popcnt`

@@ -29,9 +29,9 @@
 //! only the subtree of the direct-pointing slot(s) the prefix covers (see [`poptrie`] for the
 //! details; a /24 change rebuilds one /18 slot's subtree, typically a few dozen routes).
 //! The intended use is that each dataplane thread owns its table (or the one table, with one
-//! forwarding thread) and applies the updates it received over a channel *between* two
-//! packet batches, so a batch never sees a half-applied update and no lookup pays for any
-//! synchronisation. The borrow checker enforces the interleaving: no `&mut` while a batch
+//! forwarding thread) and applies the [`Update`]s it received over a channel *between* two
+//! packet batches ([`Poptrie::apply`]), so a batch never sees a half-applied update and no
+//! lookup pays for any synchronisation (`tests/single_writer.rs` runs exactly that loop). The borrow checker enforces the interleaving: no `&mut` while a batch
 //! holds `&self`. A burst of updates costs microseconds each (see the benchmark's update
 //! rate), so the pause between batches stays short; a writer that must not stall a reader
 //! can instead keep two copies and swap them (left-right), since `Poptrie` is `Clone` and
@@ -49,7 +49,7 @@ pub mod poptrie;
 pub mod reference;
 
 pub use key::Key;
-pub use poptrie::{Poptrie, Stats};
+pub use poptrie::{Poptrie, Stats, Update};
 
 /// IPv4 table: keys are addresses as host-order `u32` (`u32::from(Ipv4Addr)`).
 pub type Lpm4 = Poptrie<u32>;
@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn next_hop_range_excludes_the_no_route_code() {
-        assert_eq!(NextHopId::new(NextHopId::MAX).map(NextHopId::get), Some(NextHopId::MAX));
+        assert_eq!(
+            NextHopId::new(NextHopId::MAX).map(NextHopId::get),
+            Some(NextHopId::MAX)
+        );
         assert_eq!(NextHopId::new(NextHopId::MAX + 1), None);
         assert_eq!(NextHopId::from(7u16).get(), 7);
     }

@@ -16,8 +16,10 @@
 //!   leaves[]: u32 next hop (NONE_RAW = no route)
 //! ```
 //!
-//! Children of one node, and leaves of one node, are contiguous blocks of 1..=64 entries;
-//! blocks are recycled through one free list per size, so updates never compact.
+//! Node 0 and leaf 0 are dummies that batch lookups read instead of branching (see
+//! `batch_body`). Children of one node, and leaves of one node, are contiguous blocks of
+//! 1..=64 entries; blocks are recycled through one free list per size, so updates never
+//! compact, and the arrays grow by an eighth when no free block fits.
 //!
 //! # Updates
 //!
@@ -25,8 +27,11 @@
 //! direct-pointing slot the table also remembers the *painted* route: the longest route of
 //! length `<= DIRECT_BITS` covering the slot. An update touches:
 //!
-//! * a route longer than `DIRECT_BITS`: the one subtree under its slot, rebuilt from the
-//!   routes of that slot (a `BTreeMap` range, typically a few dozen routes);
+//! * a route longer than `DIRECT_BITS`: the subtree of the deepest node above it (the node
+//!   whose 64 slots the route paints, or under which it now hangs), rebuilt from that
+//!   node's `BTreeMap` range and written back in place, so the parent does not change.
+//!   For an IPv4 /24 that is one /18 slot's routes; for an IPv6 /48 a /40 or /46 node's.
+//!   Only when the node is left with no route below it does its parent get rebuilt;
 //! * a route of length `<= DIRECT_BITS`: the `2^(DIRECT_BITS - len)` slots it covers, but
 //!   only those whose painted route changes; a leaf slot is one store, a slot with a subtree
 //!   has its subtree rebuilt (its default leaf changed).
@@ -47,8 +52,8 @@ const LEAF: u32 = 1 << 31;
 pub(crate) const NONE_RAW: u32 = LEAF - 1;
 /// Bits per trie level below the direct-pointing level (a 64-bit vector per node).
 const STRIDE: u32 = 6;
-/// Lookups in flight in a batch: enough to cover memory latency with prefetches, small
-/// enough that the per-lane state stays in registers and L1.
+/// Lookups in flight in a batch: enough to overlap the cache misses of a level, few enough
+/// that the lane state stays in L1 (16 measured faster than 32 or 64 on the full table).
 const BATCH: usize = 16;
 /// `Painted::len` of a slot no route covers.
 const NO_LEN: u8 = u8::MAX;
@@ -67,6 +72,15 @@ struct Node {
     base1: u32,
 }
 
+/// Node 0: never allocated, read by batch lookups for lanes whose direct entry is a leaf.
+/// All its slots are leaves of one run, leaf 0 (also never allocated).
+const DUMMY_NODE: Node = Node {
+    vector: 0,
+    leafvec: 1,
+    base0: 0,
+    base1: 0,
+};
+
 /// Number of set bits of `x` at positions `0..=v`.
 #[inline(always)]
 fn rank(x: u64, v: usize) -> u32 {
@@ -82,6 +96,14 @@ fn to_opt(raw: u32) -> Option<NextHopId> {
     }
 }
 
+/// Makes room for `n` more elements, growing by an eighth rather than doubling: a table
+/// that settles after updates should not carry twice the memory it uses.
+fn grow<T>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() - v.len() < n {
+        v.reserve_exact(n.max(v.len() / 8));
+    }
+}
+
 /// The longest route of length `<= DIRECT_BITS` covering a direct-pointing slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Painted {
@@ -93,6 +115,15 @@ const UNPAINTED: Painted = Painted {
     nh: NONE_RAW,
     len: NO_LEN,
 };
+
+/// One route change, as a control plane sends it to a forwarding thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update<K: Key> {
+    /// Add or replace the route for a prefix.
+    Insert(K::Net, NextHopId),
+    /// Remove the route for a prefix (absent: no-op).
+    Remove(K::Net),
+}
 
 /// Size and shape figures of a table (see [`Poptrie::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,8 +185,8 @@ impl<K: Key> Poptrie<K> {
         let slots = 1usize << K::DIRECT_BITS;
         Poptrie {
             direct: vec![LEAF | NONE_RAW; slots],
-            nodes: Vec::new(),
-            leaves: Vec::new(),
+            nodes: vec![DUMMY_NODE],
+            leaves: vec![NONE_RAW],
             free_nodes: vec![Vec::new(); 65],
             free_leaves: vec![Vec::new(); 65],
             free_node_count: 0,
@@ -173,10 +204,12 @@ impl<K: Key> Poptrie<K> {
         I: IntoIterator<Item = (K::Net, NextHopId)>,
     {
         let mut t = Self::new();
-        for (net, nh) in routes {
-            let (a, l) = K::from_net(&net);
-            t.routes.insert((a, l), nh.0);
-        }
+        // Collecting (rather than inserting one by one) lets the map bulk-build full nodes;
+        // for equal keys it keeps the last value.
+        t.routes = routes
+            .into_iter()
+            .map(|(net, nh)| (K::from_net(&net), nh.0))
+            .collect();
         let all: Vec<(K, u8, u32)> = t.routes.iter().map(|(&(a, l), &n)| (a, l, n)).collect();
         let s = K::DIRECT_BITS;
         let mut shallow: Vec<&(K, u8, u32)> = all.iter().filter(|r| u32::from(r.1) <= s).collect();
@@ -204,6 +237,8 @@ impl<K: Key> Poptrie<K> {
             }
             t.set_subtree(slot, &all[start..i]);
         }
+        t.nodes.shrink_to_fit();
+        t.leaves.shrink_to_fit();
         t
     }
 
@@ -230,6 +265,21 @@ impl<K: Key> Poptrie<K> {
             .map(|(&(a, l), &n)| (a.to_net(l), NextHopId(n)))
     }
 
+    /// Applies a sequence of updates in order: the call a forwarding thread makes between
+    /// two batches with what its control channel delivered.
+    pub fn apply<I: IntoIterator<Item = Update<K>>>(&mut self, updates: I) {
+        for u in updates {
+            match u {
+                Update::Insert(net, nh) => {
+                    self.insert(net, nh);
+                }
+                Update::Remove(net) => {
+                    self.remove(net);
+                }
+            }
+        }
+    }
+
     /// Adds or replaces a route; returns the previous next hop of that prefix.
     pub fn insert(&mut self, prefix: K::Net, nh: NextHopId) -> Option<NextHopId> {
         let (a, l) = K::from_net(&prefix);
@@ -239,7 +289,7 @@ impl<K: Key> Poptrie<K> {
         }
         let s = K::DIRECT_BITS;
         if u32::from(l) > s {
-            self.rebuild_slot(a.chunk(0, s));
+            self.update_deep(a, l);
         } else {
             let first = a.chunk(0, s);
             for slot in first..first + (1usize << (s - u32::from(l))) {
@@ -259,7 +309,7 @@ impl<K: Key> Poptrie<K> {
         let old = self.routes.remove(&(a, l))?;
         let s = K::DIRECT_BITS;
         if u32::from(l) > s {
-            self.rebuild_slot(a.chunk(0, s));
+            self.update_deep(a, l);
         } else {
             // The slots this route painted fall back to the longest shorter route covering it.
             let cover = (0..l)
@@ -303,7 +353,9 @@ impl<K: Key> Poptrie<K> {
 
     /// Bytes of the lookup structure: what the dataplane reads.
     pub fn memory_bytes(&self) -> usize {
-        self.direct.capacity() * 4 + self.nodes.capacity() * size_of::<Node>() + self.leaves.capacity() * 4
+        self.direct.capacity() * 4
+            + self.nodes.capacity() * size_of::<Node>()
+            + self.leaves.capacity() * 4
     }
 
     /// Size and shape figures.
@@ -352,64 +404,96 @@ impl<K: Key> Poptrie<K> {
         self.walk(d, K::DIRECT_BITS, addr)
     }
 
+    /// Batch lookup, level-synchronous over up to `BATCH` lanes: each pass moves every
+    /// unfinished lane one level down and prefetches what the next pass reads (direct
+    /// entries one batch ahead, then nodes, then leaves), so the cache misses of different
+    /// lanes overlap instead of queueing.
+    ///
+    /// With random addresses "leaf or node?" is close to a coin toss that a branch predictor
+    /// loses, so no pass branches on it: a lane is appended both to the list of lanes that
+    /// continue and to the list of lanes that are done, and only the matching list's length
+    /// moves. Lanes that end at the direct level cost one load.
     #[inline(always)]
     pub(crate) fn batch_body(&self, addrs: &[K], out: &mut [Option<NextHopId>]) {
-        assert_eq!(addrs.len(), out.len(), "lookup_batch: addrs and out differ in length");
-        const DONE: u8 = 0;
-        const LEAF_AT: u8 = 1;
-        const NODE_AT: u8 = 2;
+        assert_eq!(
+            addrs.len(),
+            out.len(),
+            "lookup_batch: addrs and out differ in length"
+        );
         let s = K::DIRECT_BITS;
         let direct = &self.direct[..];
         let nodes = &self.nodes[..];
         let leaves = &self.leaves[..];
         for a in addrs.iter().take(BATCH) {
-            arch::prefetch(&direct[a.chunk(0, s)]);
+            arch::prefetch_index(direct, a.chunk(0, s));
         }
         let mut next = BATCH;
         for (ca, co) in addrs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            let mut st = [0u32; BATCH];
-            let mut kind = [DONE; BATCH];
-            // Level 0: direct entries (prefetched one batch ago); prefetch the nodes.
-            for (a, st) in ca.iter().zip(&mut st) {
+            // Lanes still walking: lane number and node index.
+            let mut lane = [0u8; BATCH];
+            let mut node_at = [0u32; BATCH];
+            // Lanes done: lane number and leaf index.
+            let mut done = [0u8; BATCH];
+            let mut leaf_at = [0u32; BATCH];
+            let mut k = 0;
+            // Direct entries (prefetched one batch ago).
+            for (i, (a, o)) in ca.iter().zip(co.iter_mut()).enumerate() {
                 let d = direct[a.chunk(0, s)];
-                *st = d;
-                if d & LEAF == 0 {
-                    arch::prefetch(&nodes[d as usize]);
-                }
+                // Right for a leaf entry; a node lane's answer is written later.
+                *o = to_opt(d & !LEAF);
+                let is_node = (d >> 31) ^ 1;
+                lane[k] = i as u8;
+                node_at[k] = d;
+                // A leaf entry prefetches node 0, the (hot) dummy.
+                arch::prefetch_index(nodes, (d & 0u32.wrapping_sub(is_node)) as usize);
+                k += is_node as usize;
             }
             for a in addrs.iter().skip(next).take(BATCH) {
-                arch::prefetch(&direct[a.chunk(0, s)]);
+                arch::prefetch_index(direct, a.chunk(0, s));
             }
             next += BATCH;
-            // Level 1: one node step; prefetch the leaf or the next node.
-            for ((a, st), kind) in ca.iter().zip(&mut st).zip(&mut kind) {
-                let d = *st;
-                if d & LEAF != 0 {
-                    *st = d & !LEAF;
-                    continue;
+            let (mut n_done, mut n_read) = (0, 0);
+            let mut off = s;
+            while k > 0 {
+                let ready = n_done;
+                let mut n_next = 0;
+                for j in 0..k {
+                    let i = lane[j];
+                    let node = &nodes[node_at[j] as usize];
+                    let v = ca[i as usize].chunk(off, STRIDE);
+                    let internal = ((node.vector >> v) & 1) as u32;
+                    let keep_leaf = internal.wrapping_sub(1); // all ones unless internal
+                    let li = node
+                        .base0
+                        .wrapping_add(rank(node.leafvec, v))
+                        .wrapping_sub(1)
+                        & keep_leaf;
+                    let ci = node
+                        .base1
+                        .wrapping_add(rank(node.vector, v))
+                        .wrapping_sub(1)
+                        & !keep_leaf;
+                    // The unused one of the two is index 0: a dummy, always cached.
+                    arch::prefetch_index(leaves, li as usize);
+                    arch::prefetch_index(nodes, ci as usize);
+                    done[n_done] = i;
+                    leaf_at[n_done] = li;
+                    n_done += 1 - internal as usize;
+                    // In place: n_next <= j, and entry j has been read.
+                    lane[n_next] = i;
+                    node_at[n_next] = ci;
+                    n_next += internal as usize;
                 }
-                let node = &nodes[d as usize];
-                let v = a.chunk(s, STRIDE);
-                if (node.vector >> v) & 1 == 0 {
-                    let li = node.base0 + rank(node.leafvec, v) - 1;
-                    arch::prefetch(&leaves[li as usize]);
-                    *st = li;
-                    *kind = LEAF_AT;
-                } else {
-                    let ni = node.base1 + rank(node.vector, v) - 1;
-                    arch::prefetch(&nodes[ni as usize]);
-                    *st = ni;
-                    *kind = NODE_AT;
+                // Leaves found by earlier passes: prefetched at least one pass ago.
+                for j in n_read..ready {
+                    co[done[j] as usize] = to_opt(leaves[leaf_at[j] as usize]);
                 }
+                n_read = ready;
+                k = n_next;
+                off += STRIDE;
             }
-            // Rest of the way.
-            for (((a, &st), &kind), o) in ca.iter().zip(&st).zip(&kind).zip(co.iter_mut()) {
-                let raw = match kind {
-                    DONE => st,
-                    LEAF_AT => leaves[st as usize],
-                    _ => self.walk(st, s + STRIDE, *a),
-                };
-                *o = to_opt(raw);
+            for j in n_read..n_done {
+                co[done[j] as usize] = to_opt(leaves[leaf_at[j] as usize]);
             }
         }
     }
@@ -422,8 +506,12 @@ impl<K: Key> Poptrie<K> {
             return i;
         }
         let i = self.nodes.len();
+        grow(&mut self.nodes, n);
         self.nodes.resize(i + n, Node::default());
-        debug_assert!(i + n < LEAF as usize, "node index overflows the direct entry");
+        debug_assert!(
+            i + n < LEAF as usize,
+            "node index overflows the direct entry"
+        );
         i as u32
     }
 
@@ -433,6 +521,7 @@ impl<K: Key> Poptrie<K> {
             return i;
         }
         let i = self.leaves.len();
+        grow(&mut self.leaves, n);
         self.leaves.resize(i + n, NONE_RAW);
         i as u32
     }
@@ -567,16 +656,73 @@ impl<K: Key> Poptrie<K> {
             // Until set_subtree stores the new root the slot must not point at freed nodes.
             self.direct[slot] = LEAF | NONE_RAW;
         }
-        let s = K::DIRECT_BITS;
-        let first = K::from_slot(slot);
-        let last = first.last(s);
-        let deep: Vec<(K, u8, u32)> = self
-            .routes
-            .range((first, 0)..=(last, K::BITS as u8))
-            .filter(|(&(_, l), _)| u32::from(l) > s)
-            .map(|(&(a, l), &n)| (a, l, n))
-            .collect();
+        let deep = self.routes_below(K::from_slot(slot), K::DIRECT_BITS);
         self.set_subtree(slot, &deep);
+    }
+
+    /// The routes strictly longer than `len` inside `addr/len`, sorted.
+    fn routes_below(&self, addr: K, len: u32) -> Vec<(K, u8, u32)> {
+        // Inside the prefix, only its own network address can carry a route of length
+        // <= `len`, and the start bound excludes those.
+        let first = addr.mask(len);
+        self.routes
+            .range((first, len as u8 + 1)..=(first.last(len), K::BITS as u8))
+            .map(|(&(a, l), &n)| (a, l, n))
+            .collect()
+    }
+
+    /// The next hop of the longest route of length `<= len` covering `addr`: what the
+    /// slots of a node at bit `len` default to.
+    fn cover(&self, addr: K, len: u32) -> u32 {
+        let s = K::DIRECT_BITS;
+        ((s + 1)..=len)
+            .rev()
+            .find_map(|l| self.routes.get(&(addr.mask(l), l as u8)).copied())
+            .unwrap_or(self.painted[addr.chunk(0, s)].nh)
+    }
+
+    /// Applies the change of route `addr/len`, `len > DIRECT_BITS`, already made in the
+    /// route map: rebuilds the subtree of the deepest node above the route (the node whose
+    /// slots the route paints, or under which it hangs), rewriting that node in place so
+    /// that its parent is untouched. If that node has no route left below it, its parent
+    /// is rebuilt instead (the slot turns into a leaf), and so on up to the direct slot.
+    fn update_deep(&mut self, addr: K, len: u8) {
+        let s = K::DIRECT_BITS;
+        let len = u32::from(len);
+        let slot = addr.chunk(0, s);
+        let d = self.direct[slot];
+        // Node positions (index into `nodes`) and bit offsets from the root down.
+        let mut path: Vec<(u32, u32)> = Vec::new();
+        if d & LEAF == 0 {
+            let (mut pos, mut off) = (d, s);
+            loop {
+                path.push((pos, off));
+                let node = self.nodes[pos as usize];
+                let v = addr.chunk(off, STRIDE);
+                if off + STRIDE >= len || (node.vector >> v) & 1 == 0 {
+                    break;
+                }
+                pos = node.base1 + rank(node.vector, v) - 1;
+                off += STRIDE;
+            }
+        }
+        while let Some((pos, off)) = path.pop() {
+            if path.is_empty() {
+                // The root's subtree is the slot's: rebuild_slot also handles "now empty".
+                break;
+            }
+            let routes = self.routes_below(addr, off);
+            if routes.is_empty() {
+                continue;
+            }
+            let old = self.nodes[pos as usize];
+            self.free_subtree(old);
+            let inherited = self.cover(addr, off);
+            let node = self.build_node(&routes, off, inherited);
+            self.nodes[pos as usize] = node;
+            return;
+        }
+        self.rebuild_slot(slot);
     }
 
     /// Propagates a change of `painted[slot]`.
@@ -662,10 +808,28 @@ mod tests {
     #[test]
     fn equal_leaves_share_one_run() {
         // 64 /24s with one next hop under one /18 slot compress to one leaf.
-        let routes = (0..64u32).map(|i| (Ipv4Net::new((ip("10.0.0.0") + (i << 8)).into(), 24).unwrap(), nh(7)));
+        let routes = (0..64u32).map(|i| {
+            (
+                Ipv4Net::new((ip("10.0.0.0") + (i << 8)).into(), 24).unwrap(),
+                nh(7),
+            )
+        });
         let t = Poptrie::<u32>::from_routes(routes);
-        assert_eq!(t.stats().leaves, 1);
+        // Leaf 0 is the dummy.
+        assert_eq!(t.stats().leaves, 2);
         assert_eq!(t.lookup(ip("10.0.63.1")), Some(nh(7)));
+    }
+
+    #[test]
+    fn duplicate_prefixes_keep_the_last_next_hop() {
+        let t = Poptrie::<u32>::from_routes([
+            (net("10.0.0.0/8"), nh(1)),
+            (net("10.9.9.9/8"), nh(2)),
+            (net("10.0.0.0/8"), nh(3)),
+        ]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(net("10.0.0.0/8")), Some(nh(3)));
+        assert_eq!(t.lookup(ip("10.1.1.1")), Some(nh(3)));
     }
 
     #[test]
@@ -676,7 +840,9 @@ mod tests {
             (net("10.1.2.64/26"), nh(3)),
             (net("10.1.2.65/32"), nh(4)),
         ]);
-        let addrs: Vec<u32> = (0..1000u32).map(|i| ip("10.1.2.0").wrapping_add(i.wrapping_mul(2654435761) >> 20)).collect();
+        let addrs: Vec<u32> = (0..1000u32)
+            .map(|i| ip("10.1.2.0").wrapping_add(i.wrapping_mul(2654435761) >> 20))
+            .collect();
         let mut out = vec![None; addrs.len()];
         t.lookup_batch(&addrs, &mut out);
         for (a, o) in addrs.iter().zip(&out) {

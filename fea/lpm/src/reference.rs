@@ -115,7 +115,11 @@ mod tests {
     #[test]
     fn trie_and_scan_agree_on_nested_prefixes() {
         let nh = |v| NextHopId::new(v).unwrap();
-        let routes = [(0x0A00_0000u32, 8u8, nh(1)), (0x0A01_0000, 16, nh(2)), (0, 0, nh(3))];
+        let routes = [
+            (0x0A00_0000u32, 8u8, nh(1)),
+            (0x0A01_0000, 16, nh(2)),
+            (0, 0, nh(3)),
+        ];
         let t = BinaryTrie::<u32>::from_routes(routes.iter().map(|&(a, l, n)| (a.to_net(l), n)));
         for addr in [0x0A01_0101u32, 0x0A02_0000, 0x0B00_0000] {
             assert_eq!(t.lookup(addr), naive_lookup(&routes, addr));

@@ -18,18 +18,16 @@ const SEEDS6: [u128; 3] = [
 /// Addresses near a seed: the seed with its low `k` bits randomised.
 fn addr4() -> impl Strategy<Value = u32> {
     prop_oneof![
-        (0..SEEDS4.len(), any::<u32>(), 0u32..=32).prop_map(|(s, r, k)| {
-            SEEDS4[s] ^ r.checked_shr(32 - k).unwrap_or(0)
-        }),
+        (0..SEEDS4.len(), any::<u32>(), 0u32..=32)
+            .prop_map(|(s, r, k)| { SEEDS4[s] ^ r.checked_shr(32 - k).unwrap_or(0) }),
         any::<u32>(),
     ]
 }
 
 fn addr6() -> impl Strategy<Value = u128> {
     prop_oneof![
-        (0..SEEDS6.len(), any::<u128>(), 0u32..=128).prop_map(|(s, r, k)| {
-            SEEDS6[s] ^ r.checked_shr(128 - k).unwrap_or(0)
-        }),
+        (0..SEEDS6.len(), any::<u128>(), 0u32..=128)
+            .prop_map(|(s, r, k)| { SEEDS6[s] ^ r.checked_shr(128 - k).unwrap_or(0) }),
         any::<u128>(),
     ]
 }
@@ -74,7 +72,11 @@ fn nh(v: u32) -> NextHopId {
 }
 
 /// Checks `t` against the model on `addrs` and on the first and last address of every route.
-fn check<K: Key>(t: &Poptrie<K>, model: &BTreeMap<(K, u8), u32>, addrs: &[K]) -> Result<(), TestCaseError> {
+fn check<K: Key>(
+    t: &Poptrie<K>,
+    model: &BTreeMap<(K, u8), u32>,
+    addrs: &[K],
+) -> Result<(), TestCaseError> {
     let routes: Vec<(K, u8, NextHopId)> = model.iter().map(|(&(a, l), &n)| (a, l, nh(n))).collect();
     let mut probe: Vec<K> = addrs.to_vec();
     for &(a, l, _) in &routes {

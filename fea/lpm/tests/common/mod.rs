@@ -23,7 +23,10 @@ pub fn full_table_path() -> PathBuf {
 pub fn load_full_table() -> Option<(Vec<Ipv4Net>, Vec<Ipv6Net>)> {
     let path = full_table_path();
     let Ok(file) = std::fs::File::open(&path) else {
-        println!("SKIPPED: full table not found at {} (set OXR_FULL_TABLE)", path.display());
+        println!(
+            "SKIPPED: full table not found at {} (set OXR_FULL_TABLE)",
+            path.display()
+        );
         return None;
     };
     let mut text = String::new();
