@@ -14,13 +14,15 @@
 //! via = ["10.0.12.2"]
 //! ```
 
+mod node;
 mod path;
 mod schema;
 mod validate;
 
+pub use node::{node_kind, NodeKind};
 pub use path::{ConfigPath, PathError};
 pub use schema::*;
-pub use validate::{parse_and_validate, validate_table, ConfigError};
+pub use validate::{parse_and_validate, parse_toml, validate_table, ConfigError};
 
 /// Processes every router runs, whatever its configuration.
 pub const CORE_PROCESSES: &[&str] = &["fea", "rib"];

@@ -231,8 +231,8 @@ mod tests {
         "#
         .parse()
         .unwrap();
-        let elem = ConfigPath::parse(r#"protocols.static.route."10.9.0.0/16".via."10.0.0.1""#)
-            .unwrap();
+        let elem =
+            ConfigPath::parse(r#"protocols.static.route."10.9.0.0/16".via."10.0.0.1""#).unwrap();
         elem.delete(&mut t).unwrap();
         let via = ConfigPath::parse(r#"protocols.static.route."10.9.0.0/16".via"#).unwrap();
         assert_eq!(via.get(&t).unwrap().as_array().unwrap().len(), 1);
@@ -247,7 +247,9 @@ mod tests {
     #[test]
     fn set_through_a_scalar_is_an_error() {
         let mut t: Table = "a = 1".parse().unwrap();
-        let err = ConfigPath::parse("a.b").unwrap().set(&mut t, Value::Integer(2));
+        let err = ConfigPath::parse("a.b")
+            .unwrap()
+            .set(&mut t, Value::Integer(2));
         assert!(matches!(err, Err(PathError::NotATable { .. })));
     }
 }

@@ -56,7 +56,7 @@ impl Errors {
                         _ => {}
                     }
                 }
-                self.add(&path, e.into_inner().to_string());
+                self.add(&path, one_line(e.into_inner().message()));
                 None
             }
         }
@@ -65,7 +65,10 @@ impl Errors {
     fn table<'a>(&mut self, value: &'a Value, at: &ConfigPath) -> Option<&'a Table> {
         let t = value.as_table();
         if t.is_none() {
-            self.add(at, format!("expected a table, found a {}", value.type_str()));
+            self.add(
+                at,
+                format!("expected a table, found a {}", value.type_str()),
+            );
         }
         t
     }
@@ -73,13 +76,33 @@ impl Errors {
 
 /// Parses TOML text and validates it whole.
 pub fn parse_and_validate(text: &str) -> Result<RouterConfig, Vec<ConfigError>> {
-    let table: Table = text.parse().map_err(|e: toml::de::Error| {
-        vec![ConfigError {
+    validate_table(&parse_toml(text).map_err(|e| vec![e])?)
+}
+
+/// Parses a TOML document; a syntax error is one line with its position
+/// (`TOML syntax at line 3, column 7: ...`).
+pub fn parse_toml(text: &str) -> Result<Table, ConfigError> {
+    text.parse::<Table>().map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(" at line {line}, column {column}")
+        });
+        ConfigError {
             path: String::new(),
-            reason: format!("TOML syntax: {}", e.to_string().trim()),
-        }]
-    })?;
-    validate_table(&table)
+            reason: format!(
+                "TOML syntax{}: {}",
+                at.unwrap_or_default(),
+                one_line(e.message())
+            ),
+        }
+    })
+}
+
+/// Error messages are shown one per line: fold the deserializer's multi-line messages.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Validates a configuration document, returning the typed config or every error found.
@@ -160,14 +183,20 @@ fn static_config(value: &Value, at: &ConfigPath, errs: &mut Errors) -> Option<St
             let prefix = match text.parse::<IpNet>() {
                 Ok(p) => p,
                 Err(_) => {
-                    errs.add(&at, format!("`{text}` is not a prefix (expected ADDRESS/LENGTH)"));
+                    errs.add(
+                        &at,
+                        format!("`{text}` is not a prefix (expected ADDRESS/LENGTH)"),
+                    );
                     continue;
                 }
             };
             if prefix.trunc() != prefix {
                 errs.add(
                     &at,
-                    format!("host bits set in `{text}`; did you mean {}?", prefix.trunc()),
+                    format!(
+                        "host bits set in `{text}`; did you mean {}?",
+                        prefix.trunc()
+                    ),
                 );
                 continue;
             }
@@ -211,7 +240,10 @@ fn check_static_route(prefix: IpNet, r: &StaticRoute, at: &ConfigPath, errs: &mu
             segs
         });
         if gw.is_ipv4() != matches!(prefix, IpNet::V4(_)) {
-            errs.add(&at, format!("gateway {gw} is not of the prefix's address family"));
+            errs.add(
+                &at,
+                format!("gateway {gw} is not of the prefix's address family"),
+            );
         } else if gw.is_unspecified() || gw.is_multicast() || is_broadcast(gw) {
             errs.add(&at, format!("gateway {gw} is not a unicast address"));
         } else if seen.contains(gw) {
@@ -249,7 +281,10 @@ fn check_router(cfg: &RouterConfig, errs: &mut Errors) {
     for (ifname, ifc) in &cfg.interfaces {
         let at = root.join("interfaces").join(ifname.clone());
         if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']) {
-            errs.add(&at, "not a valid interface name (1-15 characters, no '/' or space)");
+            errs.add(
+                &at,
+                "not a valid interface name (1-15 characters, no '/' or space)",
+            );
         }
         for a in &ifc.address {
             if let Some(other) = owners.insert(a.addr(), ifname) {
@@ -347,11 +382,28 @@ mod tests {
             "#,
         );
         assert_eq!(errs.len(), 5, "{errs:#?}");
-        assert!(errs[0].starts_with("router.colour: unknown field `colour`"), "{}", errs[0]);
-        assert!(errs[1].starts_with(r#"protocols.static.route."10.9.0.0/33": `10.9.0.0/33` is not a prefix"#));
-        assert!(errs[2].starts_with(r#"protocols.static.route."10.8.0.0/16".via[0]: invalid IP address"#), "{}", errs[2]);
+        assert!(
+            errs.iter().all(|e| !e.contains('\n')),
+            "one line each: {errs:#?}"
+        );
+        assert!(
+            errs[0].starts_with("router.colour: unknown field `colour`"),
+            "{}",
+            errs[0]
+        );
+        assert!(errs[1]
+            .starts_with(r#"protocols.static.route."10.9.0.0/33": `10.9.0.0/33` is not a prefix"#));
+        assert!(
+            errs[2]
+                .starts_with(r#"protocols.static.route."10.8.0.0/16".via[0]: invalid IP address"#),
+            "{}",
+            errs[2]
+        );
         assert!(errs[3].contains("host bits set"));
-        assert_eq!(errs[4], r#"protocols.static.route."10.6.0.0/16".via[1]: duplicate gateway 10.0.12.2"#);
+        assert_eq!(
+            errs[4],
+            r#"protocols.static.route."10.6.0.0/16".via[1]: duplicate gateway 10.0.12.2"#
+        );
     }
 
     #[test]
@@ -365,13 +417,22 @@ mod tests {
             "#,
         );
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].contains("duplicate of route \"2001:db8::/32\""), "{}", errs[0]);
+        assert!(
+            errs[0].contains("duplicate of route \"2001:db8::/32\""),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
     fn duplicate_toml_keys_are_syntax_errors() {
         let errs = errors("[router]\nname = \"a\"\nname = \"b\"\n");
-        assert!(errs[0].starts_with("TOML syntax:") && errs[0].contains("duplicate key"), "{}", errs[0]);
+        assert!(
+            errs[0].starts_with("TOML syntax at line 3, column 1: duplicate key"),
+            "{}",
+            errs[0]
+        );
+        assert!(!errs[0].contains('\n'));
     }
 
     #[test]
@@ -389,9 +450,15 @@ mod tests {
             "#,
         );
         assert_eq!(errs.len(), 4, "{errs:#?}");
-        assert!(errs.iter().any(|e| e.starts_with("protocols.bogus: unknown protocol `bogus`")));
-        assert!(errs.iter().any(|e| e.contains("needs `via` or `interface`")));
+        assert!(errs
+            .iter()
+            .any(|e| e.starts_with("protocols.bogus: unknown protocol `bogus`")));
+        assert!(errs
+            .iter()
+            .any(|e| e.contains("needs `via` or `interface`")));
         assert!(errs.iter().any(|e| e.contains("takes no `via`")));
-        assert!(errs.iter().any(|e| e.contains("not of the prefix's address family")));
+        assert!(errs
+            .iter()
+            .any(|e| e.contains("not of the prefix's address family")));
     }
 }

@@ -285,24 +285,33 @@ mod tests {
     }
 
     #[test]
-    fn fresh_election_highest_priority_is_dr_next_is_bdr() {
-        let (dr, bdr) = elect(cand(1, 1), &[cand(2, 5), cand(3, 3)]);
+    fn fresh_election_winner_takes_dr_and_next_highest_is_bdr() {
+        // From the highest-priority router's own view: it is elected BDR, then (step 3) DR,
+        // then step 4 re-runs and the next highest becomes BDR.
+        let (dr, bdr) = elect(cand(2, 5), &[cand(1, 1), cand(3, 3)]);
         assert_eq!(dr, ip("10.0.0.2"));
         assert_eq!(bdr, ip("10.0.0.3"));
     }
 
     #[test]
     fn priority_tie_broken_by_highest_router_id() {
-        let (dr, bdr) = elect(cand(1, 1), &[cand(4, 1), cand(3, 1), cand(2, 1)]);
+        let (dr, bdr) = elect(cand(4, 1), &[cand(1, 1), cand(3, 1), cand(2, 1)]);
         assert_eq!(dr, ip("10.0.0.4"));
         assert_eq!(bdr, ip("10.0.0.3"));
+        // Same priorities seen from a bystander once 4 declares itself DR.
+        let mut n4 = cand(4, 1);
+        n4.dr = n4.addr;
+        let (dr, bdr) = elect(cand(1, 1), &[n4, cand(3, 1), cand(2, 1)]);
+        assert_eq!((dr, bdr), (ip("10.0.0.4"), ip("10.0.0.3")));
     }
 
     #[test]
     fn priority_zero_is_never_elected() {
         let (dr, bdr) = elect(cand(9, 0), &[cand(1, 0), cand(2, 0)]);
         assert_eq!((dr, bdr), (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));
-        let (dr, bdr) = elect(cand(9, 0), &[cand(1, 1)]);
+        let mut n1 = cand(1, 1);
+        n1.dr = n1.addr;
+        let (dr, bdr) = elect(cand(9, 0), &[n1]);
         assert_eq!(dr, ip("10.0.0.1"));
         assert_eq!(bdr, Ipv4Addr::UNSPECIFIED);
     }
@@ -322,18 +331,23 @@ mod tests {
     }
 
     #[test]
-    fn bdr_is_promoted_when_dr_disappears_and_we_become_bdr() {
-        // We (1, pri 1) saw 2 as DR and 3 as BDR; 2 left. 3 becomes DR, we become BDR via
-        // the step 4 re-run.
-        let mut n3 = cand(3, 1);
-        n3.dr = ip("10.0.0.2");
-        n3.bdr = n3.addr;
-        let mut me = cand(1, 1);
+    fn bdr_is_promoted_when_dr_disappears() {
+        // 2 was DR and 3 BDR; 2 left. Router 3's own view: it becomes DR and, through the
+        // step 4 re-run, 1 becomes BDR.
+        let mut me = cand(3, 1);
         me.dr = ip("10.0.0.2");
-        me.bdr = ip("10.0.0.3");
-        let (dr, bdr) = elect(me, &[n3]);
-        assert_eq!(dr, ip("10.0.0.3"));
-        assert_eq!(bdr, ip("10.0.0.1"));
+        me.bdr = me.addr;
+        let mut n1 = cand(1, 1);
+        n1.dr = ip("10.0.0.2");
+        n1.bdr = ip("10.0.0.3");
+        assert_eq!(elect(me, &[n1]), (ip("10.0.0.3"), ip("10.0.0.1")));
+        // Router 1's view once 3 declares itself DR: 1 becomes BDR.
+        let mut n3 = cand(3, 1);
+        n3.dr = n3.addr;
+        let mut me1 = cand(1, 1);
+        me1.dr = ip("10.0.0.2");
+        me1.bdr = ip("10.0.0.3");
+        assert_eq!(elect(me1, &[n3]), (ip("10.0.0.3"), ip("10.0.0.1")));
     }
 
     #[test]
@@ -421,7 +435,10 @@ mod tests {
         assert_eq!(t.state, IfState::Loopback);
         let t = interface_event(&v, IfState::Loopback, IfEvent::UnloopInd).unwrap();
         assert_eq!(t.state, IfState::Down);
-        assert_eq!(interface_event(&v, IfState::Down, IfEvent::InterfaceDown), None);
+        assert_eq!(
+            interface_event(&v, IfState::Down, IfEvent::InterfaceDown),
+            None
+        );
         assert_eq!(interface_event(&v, IfState::Down, IfEvent::WaitTimer), None);
     }
 }

@@ -1,7 +1,12 @@
 //! oxr-ospf: OSPFv2 (RFC 2328) for oxr.
 //!
-//! This crate holds the pure core of the protocol; the event loop, raw sockets and the RIB
-//! client live in the process built on the SDK. Everything here is a function of its inputs:
+//! The pure core of the protocol (everything below is a function of its inputs), the
+//! instance that glues it into one event loop, and the process around it (`oxr-ospf`,
+//! src/main.rs):
+//!
+//! - [`instance`]: the instance as a pure event loop (`handle(now, input) -> outputs`).
+//! - [`io`]: raw IP protocol 89 sockets, the crate's only socket code.
+//! - [`rib`], [`api`]: routes to oxr-rib, show commands and Prometheus counters.
 //!
 //! - [`packet`]: wire codec (header, the five packet types, LSAs, checksums, authentication).
 //! - [`interface`]: interface state machine and DR/BDR election (RFC 2328 9).
@@ -13,13 +18,17 @@
 //!   summary origination.
 //! - [`config`]: the configuration section (`protocols.ospf`) with validation.
 
+pub mod api;
 pub mod config;
 pub mod flooding;
+pub mod instance;
 pub mod interface;
+pub mod io;
 pub mod lsdb;
 pub mod neighbor;
 pub mod originate;
 pub mod packet;
+pub mod rib;
 pub mod route;
 pub mod spf;
 pub mod throttle;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::interface::{IfState, IfType};
 use crate::lsdb::{compare, Recency};
 use crate::packet::lsa::{LSA_EXTERNAL, LSA_NSSA, LSA_SUMMARY_ASBR};
-use crate::packet::{dd_flags, DbDesc, Lsa, LsaHeader, LsaKey, LsRequest};
+use crate::packet::{dd_flags, DbDesc, LsRequest, Lsa, LsaHeader, LsaKey};
 use crate::RouterId;
 
 /// Neighbor states (RFC 2328 10.1), ordered as the RFC compares them.
@@ -273,7 +273,11 @@ impl DbExchange {
     }
 
     fn we_sent_all(&self) -> bool {
-        self.summary.is_empty() && self.last_tx.as_ref().is_some_and(|d| d.flags & dd_flags::M == 0)
+        self.summary.is_empty()
+            && self
+                .last_tx
+                .as_ref()
+                .is_some_and(|d| d.flags & dd_flags::M == 0)
     }
 
     /// Processes a received Database Description packet in neighbor state `state`
@@ -474,7 +478,11 @@ mod tests {
                 [NbrAction::ClearLists, NbrAction::StartDbExchange]
             );
         }
-        for ev in [NbrEvent::KillNbr, NbrEvent::InactivityTimer, NbrEvent::LlDown] {
+        for ev in [
+            NbrEvent::KillNbr,
+            NbrEvent::InactivityTimer,
+            NbrEvent::LlDown,
+        ] {
             let t = neighbor_event(NbrState::Loading, ev, true);
             assert_eq!(t.state, NbrState::Down);
             assert!(t.actions.contains(&NbrAction::InterfaceNeighborChange));
@@ -500,8 +508,20 @@ mod tests {
         let b = IfType::Broadcast;
         assert!(should_form_adjacency(b, IfState::DrOther, dr, dr, bdr));
         assert!(should_form_adjacency(b, IfState::DrOther, bdr, dr, bdr));
-        assert!(!should_form_adjacency(b, IfState::DrOther, ip("10.0.0.4"), dr, bdr));
-        assert!(should_form_adjacency(b, IfState::Backup, ip("10.0.0.4"), dr, bdr));
+        assert!(!should_form_adjacency(
+            b,
+            IfState::DrOther,
+            ip("10.0.0.4"),
+            dr,
+            bdr
+        ));
+        assert!(should_form_adjacency(
+            b,
+            IfState::Backup,
+            ip("10.0.0.4"),
+            dr,
+            bdr
+        ));
         assert!(should_form_adjacency(
             IfType::PointToPoint,
             IfState::PointToPoint,
@@ -562,13 +582,16 @@ mod tests {
         let (mut sa, mut sb) = (NbrState::ExStart, NbrState::ExStart);
         let a_first = a.start(100, &ca);
         let b_first = b.start(500, &cb);
-        // A (lower rid) drops B's... no: A receives B's I|M|MS and becomes slave.
+        // A has the lower router ID: B's I|M|MS packet makes A the slave.
         let r = a.receive(sa, &b_first, &ca, &a_db);
         assert_eq!(r.events, vec![NbrEvent::NegotiationDone]);
         sa = NbrState::Exchange;
         assert!(!a.master);
         // B ignores A's initial packet (A has the lower router ID).
-        assert_eq!(b.receive(sb, &a_first, &cb, &b_db).dropped, Some("dd-negotiation"));
+        assert_eq!(
+            b.receive(sb, &a_first, &cb, &b_db).dropped,
+            Some("dd-negotiation")
+        );
         let mut to_b = r.send;
         let mut done = (false, false);
         for _ in 0..10 {
@@ -615,7 +638,6 @@ mod tests {
 
     #[test]
     fn out_of_sequence_and_duplicates_in_exchange() {
-        let c = ctx("2.2.2.2", "1.1.1.1");
         let db = Db(vec![]);
         let mut slave = DbExchange::default();
         slave.start(1, &ctx("1.1.1.1", "2.2.2.2"));
@@ -630,9 +652,7 @@ mod tests {
         let r = slave.receive(NbrState::ExStart, &init, &c_slave, &db);
         let resp = r.send.unwrap();
         // The master retransmits its last packet: the slave answers with its last again.
-        let mut init_again = init.clone();
-        init_again.flags = init.flags;
-        let r = slave.receive(NbrState::Exchange, &init_again, &c_slave, &db);
+        let r = slave.receive(NbrState::Exchange, &init, &c_slave, &db);
         assert_eq!(r.send, Some(resp));
         // A jump in sequence number is a mismatch.
         let bad = DbDesc {
@@ -653,7 +673,6 @@ mod tests {
         };
         let r = slave.receive(NbrState::Exchange, &ext, &stub_c, &db);
         assert_eq!(r.events, vec![NbrEvent::SeqNumberMismatch]);
-        let _ = c;
     }
 
     #[test]

@@ -34,23 +34,27 @@ pub struct ThrottleParams {
 }
 
 impl ThrottleParams {
-    /// Defaults for SPF, close to the values suggested for IGP fast convergence
-    /// (draft-ietf-rtgwg-spf-uloop-pb-statemachine): 0 / 50 ms / 2 s, hold 5 s, learn 500 ms.
+    /// Defaults for SPF: the first run at once, then 50 ms apart for 2 s (an adjacency
+    /// coming up or a link flapping is a burst of a second or two: it should not be taxed
+    /// with the long delay), then 1 s apart until 5 s of calm. RFC 8405's shape with the
+    /// learning window sized to one OSPF convergence burst.
     pub const SPF_DEFAULT: ThrottleParams = ThrottleParams {
         initial_delay: 0,
         short_delay: 50,
-        long_delay: 2000,
+        long_delay: 1000,
         hold_down: 5000,
-        time_to_learn: 500,
+        time_to_learn: 2000,
     };
-    /// Defaults for LSA generation: first origination at once, then no faster than
-    /// MinLSInterval (5 s) once changes keep coming.
+    /// Defaults for LSA generation (per LSA): the first origination at once, then 50 ms
+    /// apart for 3 s (interface up, then the neighbor Full about a Hello interval later),
+    /// then 1 s apart (other implementations' MinLSArrival) until 5 s of calm. This
+    /// replaces RFC 2328's fixed 5 s MinLSInterval.
     pub const LSA_DEFAULT: ThrottleParams = ThrottleParams {
         initial_delay: 0,
         short_delay: 50,
-        long_delay: 5000,
-        hold_down: 10000,
-        time_to_learn: 1000,
+        long_delay: 1000,
+        hold_down: 5000,
+        time_to_learn: 3000,
     };
 }
 

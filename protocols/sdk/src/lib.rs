@@ -1,9 +1,31 @@
 //! The library every oxr process is built on.
 //!
-//! - [`process`]: the entry point (common arguments, run directory, logging, serving gRPC on
-//!   the process's socket together with the generic `oxr.process.Process` show service,
-//!   graceful shutdown).
+//! - [`process`]: the entry point pieces (common arguments, run directory, logging, serving
+//!   gRPC on the process's socket together with the generic `oxr.process.Process` show
+//!   service, graceful shutdown).
+//! - [`runtime`]: the main loop of a protocol process in one call ([`Runtime`]).
+//! - [`route`]: routes as protocols see them, [`RibUpdate`] and [`RibSink`], the seam that
+//!   keeps a protocol's event loop testable without sockets.
+//! - [`rib_client`]: [`RibPublisher`] (batched, coalescing, replaying after RIB restarts),
+//!   [`NexthopWatcher`], [`RedistributionWatcher`].
+//! - [`fea_client`]: [`InterfaceWatcher`], interfaces and addresses from oxr-fea.
+//! - [`config_client`]: [`ConfigWatcher`], the typed config section from oxr-routerd or a file.
+//! - [`snapshot`]: step-by-step snapshot tests of an instance against JSON files.
+//! - [`testing`]: in-process fake oxr-rib and oxr-routerd servers for tests.
 
+pub mod backoff;
+pub mod config_client;
+pub mod fea_client;
 pub mod process;
+pub mod rib_client;
+pub mod route;
+pub mod runtime;
+pub mod snapshot;
+pub mod testing;
 
+pub use config_client::{ConfigUpdate, ConfigWatcher};
+pub use fea_client::{Interface, InterfaceEvent, InterfaceWatcher};
 pub use process::{CommonArgs, ShowHandler, ShowOutput};
+pub use rib_client::{Hello, NexthopWatcher, RedistributionWatcher, RibPublisher};
+pub use route::{Action, Nexthop, RibSink, RibUpdate, Route};
+pub use runtime::Runtime;

@@ -144,10 +144,7 @@ impl Process for ProcessService {
 }
 
 /// The generic show service for `name`, to add to the process's tonic router.
-pub fn process_service(
-    name: &str,
-    handler: Arc<dyn ShowHandler>,
-) -> ProcessServer<impl Process> {
+pub fn process_service(name: &str, handler: Arc<dyn ShowHandler>) -> ProcessServer<impl Process> {
     ProcessServer::new(ProcessService {
         name: name.to_string(),
         handler,
@@ -156,28 +153,65 @@ pub fn process_service(
 
 /// Serves a tonic router on `addr` until SIGTERM or SIGINT, then removes the socket file.
 pub async fn serve(router: tonic::transport::server::Router, addr: &Address) -> anyhow::Result<()> {
-    match addr {
+    serve_until(router, addr, shutdown_signal()).await
+}
+
+/// How long in-flight calls get to finish after the stop signal. Long-lived streams
+/// (Publish, WatchConfig, ...) never finish by themselves, so after this the server is
+/// dropped and their peers see the stream break (which they are built to survive).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Serves a tonic router on `addr` until `stop` resolves (then gives calls
+/// [`SHUTDOWN_GRACE`] to finish), and removes the socket file.
+pub async fn serve_until(
+    router: tonic::transport::server::Router,
+    addr: &Address,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (graceful_tx, graceful_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        let _ = graceful_rx.await;
+    };
+    let result = match addr {
         Address::Unix(path) => {
             let incoming = transport::bind_unix(path)?;
             tracing::info!(socket = %path.display(), "serving");
-            let result = router
-                .serve_with_incoming_shutdown(incoming, shutdown_signal())
-                .await;
+            let server = router.serve_with_incoming_shutdown(incoming, graceful);
+            let r = run_until(server, stop, graceful_tx).await;
             let _ = std::fs::remove_file(path);
-            result.context("gRPC server")?;
+            r
         }
         Address::Tcp(hostport) => {
             let sock = hostport
                 .parse()
                 .with_context(|| format!("listen address {hostport}"))?;
             tracing::info!(%hostport, "serving");
-            router
-                .serve_with_shutdown(sock, shutdown_signal())
-                .await
-                .context("gRPC server")?;
+            let server = router.serve_with_shutdown(sock, graceful);
+            run_until(server, stop, graceful_tx).await
+        }
+    };
+    result.context("gRPC server")
+}
+
+async fn run_until<E>(
+    server: impl std::future::Future<Output = Result<(), E>>,
+    stop: impl std::future::Future<Output = ()>,
+    graceful: tokio::sync::oneshot::Sender<()>,
+) -> Result<(), E> {
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r,
+        _ = stop => {
+            let _ = graceful.send(());
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!("streams still open after the grace period; closing them");
+                    Ok(())
+                }
+            }
         }
     }
-    Ok(())
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or SIGINT).

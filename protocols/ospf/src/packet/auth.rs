@@ -33,12 +33,16 @@ pub enum CryptoAlgo {
     /// Keyed MD5 (RFC 2328 D.4.3).
     Md5,
     /// HMAC-SHA-1 (RFC 5709).
+    #[serde(rename = "hmac-sha-1")]
     HmacSha1,
     /// HMAC-SHA-256 (RFC 5709).
+    #[serde(rename = "hmac-sha-256")]
     HmacSha256,
     /// HMAC-SHA-384 (RFC 5709).
+    #[serde(rename = "hmac-sha-384")]
     HmacSha384,
     /// HMAC-SHA-512 (RFC 5709).
+    #[serde(rename = "hmac-sha-512")]
     HmacSha512,
 }
 
@@ -135,8 +139,8 @@ where
     } else {
         key.key.clone()
     };
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(&k)
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        <M as hmac::digest::KeyInit>::new_from_slice(&k).expect("HMAC accepts keys of any length");
     mac.update(packet);
     let apad: Vec<u8> = APAD_WORD.iter().copied().cycle().take(l).collect();
     mac.update(&apad);

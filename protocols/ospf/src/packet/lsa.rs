@@ -490,8 +490,10 @@ fn decode_body(ls_type: u8, b: &[u8]) -> Result<LsaBody, DecodeError> {
         }
         LSA_NETWORK => {
             let mask = r.addr()?;
-            if r.remaining() % 4 != 0 {
-                return Err(DecodeError::BadLsa("network-LSA length not a multiple of 4"));
+            if !r.remaining().is_multiple_of(4) {
+                return Err(DecodeError::BadLsa(
+                    "network-LSA length not a multiple of 4",
+                ));
             }
             let mut attached = Vec::with_capacity(r.remaining() / 4);
             while !r.is_empty() {
@@ -503,8 +505,10 @@ fn decode_body(ls_type: u8, b: &[u8]) -> Result<LsaBody, DecodeError> {
             let mask = r.addr()?;
             r.u8()?;
             let metric = r.u24()?;
-            if r.remaining() % 4 != 0 {
-                return Err(DecodeError::BadLsa("summary-LSA length not a multiple of 4"));
+            if !r.remaining().is_multiple_of(4) {
+                return Err(DecodeError::BadLsa(
+                    "summary-LSA length not a multiple of 4",
+                ));
             }
             let mut tos = Vec::new();
             while !r.is_empty() {
@@ -518,8 +522,10 @@ fn decode_body(ls_type: u8, b: &[u8]) -> Result<LsaBody, DecodeError> {
             let metric = r.u24()?;
             let forwarding = r.addr()?;
             let tag = r.u32()?;
-            if r.remaining() % 12 != 0 {
-                return Err(DecodeError::BadLsa("external-LSA length not a multiple of 12"));
+            if !r.remaining().is_multiple_of(12) {
+                return Err(DecodeError::BadLsa(
+                    "external-LSA length not a multiple of 12",
+                ));
             }
             let mut tos = Vec::new();
             while !r.is_empty() {

@@ -376,7 +376,7 @@ fn decode_body(ty: PacketType, b: &[u8]) -> Result<Body, DecodeError> {
             let dead_interval = r.u32()?;
             let dr = r.addr()?;
             let bdr = r.addr()?;
-            if r.remaining() % 4 != 0 {
+            if !r.remaining().is_multiple_of(4) {
                 return Err(bad_len(total, total));
             }
             let mut neighbors = Vec::with_capacity(r.remaining() / 4);
@@ -399,7 +399,7 @@ fn decode_body(ty: PacketType, b: &[u8]) -> Result<Body, DecodeError> {
             let options = r.u8()?;
             let flags = r.u8()?;
             let seq = r.u32()?;
-            if r.remaining() % lsa::LSA_HEADER_LEN != 0 {
+            if !r.remaining().is_multiple_of(lsa::LSA_HEADER_LEN) {
                 return Err(bad_len(total, total));
             }
             let mut lsa_headers = Vec::with_capacity(r.remaining() / lsa::LSA_HEADER_LEN);
@@ -415,7 +415,7 @@ fn decode_body(ty: PacketType, b: &[u8]) -> Result<Body, DecodeError> {
             })
         }
         PacketType::LsRequest => {
-            if r.remaining() % 12 != 0 {
+            if !r.remaining().is_multiple_of(12) {
                 return Err(bad_len(total, total));
             }
             let mut entries = Vec::with_capacity(r.remaining() / 12);
@@ -462,7 +462,7 @@ fn decode_body(ty: PacketType, b: &[u8]) -> Result<Body, DecodeError> {
             Body::LsUpdate(LsUpdate { lsas, rejected })
         }
         PacketType::LsAck => {
-            if r.remaining() % lsa::LSA_HEADER_LEN != 0 {
+            if !r.remaining().is_multiple_of(lsa::LSA_HEADER_LEN) {
                 return Err(bad_len(total, total));
             }
             let mut lsa_headers = Vec::with_capacity(r.remaining() / lsa::LSA_HEADER_LEN);

@@ -247,7 +247,10 @@ fn length_past_buffer_or_below_header_is_bad_length() {
     ));
     let mut short = b.clone();
     short[2..4].copy_from_slice(&10u16.to_be_bytes());
-    assert_eq!(decode(&short, &Auth::Null).unwrap_err().counter(), "bad-length");
+    assert_eq!(
+        decode(&short, &Auth::Null).unwrap_err().counter(),
+        "bad-length"
+    );
     assert_eq!(
         decode(&b[..10], &Auth::Null).unwrap_err().counter(),
         "truncated"
@@ -270,7 +273,10 @@ fn hello_with_ragged_neighbor_list_is_bad_length() {
 fn unknown_packet_type_is_rejected() {
     let mut b = encode(&hello(), &Auth::Null, 0);
     b[1] = 9;
-    assert_eq!(decode(&b, &Auth::Null).unwrap_err(), DecodeError::BadPacketType(9));
+    assert_eq!(
+        decode(&b, &Auth::Null).unwrap_err(),
+        DecodeError::BadPacketType(9)
+    );
 }
 
 #[test]
@@ -293,13 +299,24 @@ fn crypto_wrong_key_tampered_body_unknown_id_and_short_trailer_fail() {
         }])
     };
     let b = encode(&hello(), &key(b"good", 1), 9);
-    assert_eq!(decode(&b, &key(b"bad", 1)).unwrap_err(), DecodeError::AuthFailure);
-    assert_eq!(decode(&b, &key(b"good", 2)).unwrap_err(), DecodeError::UnknownKeyId(1));
+    assert_eq!(
+        decode(&b, &key(b"bad", 1)).unwrap_err(),
+        DecodeError::AuthFailure
+    );
+    assert_eq!(
+        decode(&b, &key(b"good", 2)).unwrap_err(),
+        DecodeError::UnknownKeyId(1)
+    );
     let mut t = b.clone();
     t[30] ^= 0x40;
-    assert_eq!(decode(&t, &key(b"good", 1)).unwrap_err(), DecodeError::AuthFailure);
     assert_eq!(
-        decode(&b[..b.len() - 1], &key(b"good", 1)).unwrap_err().counter(),
+        decode(&t, &key(b"good", 1)).unwrap_err(),
+        DecodeError::AuthFailure
+    );
+    assert_eq!(
+        decode(&b[..b.len() - 1], &key(b"good", 1))
+            .unwrap_err()
+            .counter(),
         "truncated"
     );
     let sha = Auth::Crypto(vec![CryptoKey {
@@ -307,7 +324,10 @@ fn crypto_wrong_key_tampered_body_unknown_id_and_short_trailer_fail() {
         algo: CryptoAlgo::HmacSha256,
         key: b"good".to_vec(),
     }]);
-    assert_eq!(decode(&b, &sha).unwrap_err(), DecodeError::BadAuthLength(16));
+    assert_eq!(
+        decode(&b, &sha).unwrap_err(),
+        DecodeError::BadAuthLength(16)
+    );
 }
 
 #[test]
@@ -366,7 +386,10 @@ fn truncated_lsa_in_update_rejects_packet() {
     assert_eq!(e.counter(), "truncated-lsa");
     // Count says two, one present.
     let b = lsu_with(&l, 2);
-    assert_eq!(decode(&b, &Auth::Null).unwrap_err().counter(), "truncated-lsa");
+    assert_eq!(
+        decode(&b, &Auth::Null).unwrap_err().counter(),
+        "truncated-lsa"
+    );
 }
 
 #[test]

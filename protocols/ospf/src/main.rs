@@ -1,0 +1,256 @@
+//! `oxr-ospf`: the OSPFv2 process of one virtual router.
+//!
+//! ```text
+//!   routerd.sock / --config FILE --(ospf section)--+
+//!   fea.sock (InterfaceWatcher) --(interfaces)------+
+//!   raw sockets (io.rs reader tasks) --(packets)----+--> event loop: Instance::handle(now, input)
+//!   timer wheel (earliest deadline sleep) ----------+        |
+//!   ospf.sock show/metrics (api.rs) --(requests)----+        +--> io.rs: send, memberships
+//!                                                            +--> rib.rs: RibPublisher -> rib.sock
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Parser;
+use oxr_ospf::api::{self, OspfShow, Request};
+use oxr_ospf::config::OspfConfig;
+use oxr_ospf::instance::{IfaceInfo, Input, Instance, Output, TimerKey};
+use oxr_ospf::io::{OspfIo, RxPacket};
+use oxr_ospf::rib::{self, EndOfRibGate};
+use oxr_sdk::{CommonArgs, ConfigWatcher, InterfaceEvent, InterfaceWatcher, RibPublisher, Runtime};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// The OSPFv2 process of an oxr virtual router.
+#[derive(Debug, Parser)]
+#[command(name = "oxr-ospf", version)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Reads `protocols.ospf` from a router TOML file. oxr-config does not know the OSPF
+/// section yet, so the file is read here rather than through the SDK's validated loader.
+fn load_file(path: &Path) -> anyhow::Result<Option<OspfConfig>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: toml::Table = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let Some(section) = doc.get("protocols").and_then(|p| p.get("ospf")).cloned() else {
+        return Ok(None);
+    };
+    let cfg: OspfConfig = section
+        .try_into()
+        .with_context(|| format!("{}: protocols.ospf", path.display()))?;
+    let errs = cfg.validate();
+    if !errs.is_empty() {
+        let lines: Vec<String> = errs
+            .iter()
+            .map(|e| format!("protocols.ospf.{}: {}", e.path, e.reason))
+            .collect();
+        anyhow::bail!("{}:\n{}", path.display(), lines.join("\n"));
+    }
+    Ok(Some(cfg))
+}
+
+/// Where the configuration comes from.
+enum ConfigSource {
+    /// Read once from a file.
+    File(Option<Option<OspfConfig>>),
+    /// Watched through oxr-routerd.
+    Routerd(ConfigWatcher<Option<OspfConfig>>),
+}
+
+impl ConfigSource {
+    async fn next(&mut self) -> Option<OspfConfig> {
+        match self {
+            ConfigSource::File(c) => match c.take() {
+                Some(c) => c,
+                None => std::future::pending().await,
+            },
+            ConfigSource::Routerd(w) => loop {
+                let u = w.next().await?;
+                match &u.section {
+                    Some(c) if !c.validate().is_empty() => {
+                        tracing::error!(errors = ?c.validate(), "invalid ospf section ignored");
+                    }
+                    s => return s.clone(),
+                }
+            },
+        }
+    }
+}
+
+/// Timers of the instance, earliest first.
+#[derive(Default)]
+struct Timers {
+    by_key: HashMap<TimerKey, u64>,
+    order: BTreeSet<(u64, TimerKey)>,
+}
+
+impl Timers {
+    fn set(&mut self, key: TimerKey, at: Option<u64>) {
+        if let Some(old) = self.by_key.remove(&key) {
+            self.order.remove(&(old, key.clone()));
+        }
+        if let Some(at) = at {
+            self.by_key.insert(key.clone(), at);
+            self.order.insert((at, key));
+        }
+    }
+
+    fn next(&self) -> Option<u64> {
+        self.order.first().map(|(at, _)| *at)
+    }
+
+    fn pop_due(&mut self, now: u64) -> Vec<TimerKey> {
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.order.first() {
+            if *at > now {
+                break;
+            }
+            let (_, k) = self.order.pop_first().expect("non-empty");
+            self.by_key.remove(&k);
+            due.push(k);
+        }
+        due
+    }
+}
+
+fn iface_info(i: &oxr_sdk::Interface) -> IfaceInfo {
+    IfaceInfo {
+        name: i.name.clone(),
+        ifindex: i.ifindex,
+        up: i.is_up(),
+        addrs: i
+            .addresses
+            .iter()
+            .filter_map(|a| match a.addr {
+                ipnet::IpNet::V4(v4) => Some(v4),
+                ipnet::IpNet::V6(_) => None,
+            })
+            .collect(),
+        mtu: i.mtu,
+    }
+}
+
+struct Loop {
+    inst: Instance,
+    io: OspfIo,
+    timers: Timers,
+    rib: RibPublisher,
+    eor: EndOfRibGate,
+    start: Instant,
+}
+
+impl Loop {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        let outs = self.inst.handle(now, input);
+        for o in &outs {
+            match o {
+                Output::Send { .. } | Output::Membership { .. } => self.io.apply(o),
+                Output::Timer { key, at } => self.timers.set(key.clone(), *at),
+                Output::RouteAdd { .. } | Output::RouteWithdraw { .. } => {
+                    rib::apply(&mut self.rib, o);
+                }
+                Output::Log(l) => tracing::info!("{l}"),
+            }
+        }
+        if self.eor.check(&self.inst, now) {
+            tracing::info!(
+                routes = self.inst.published().len(),
+                "initial routing table sent"
+            );
+            self.rib.end_of_rib();
+        }
+    }
+}
+
+async fn event_loop(
+    mut config: ConfigSource,
+    mut ifs: InterfaceWatcher,
+    rib: RibPublisher,
+    mut requests: mpsc::Receiver<Request>,
+) -> anyhow::Result<()> {
+    let (pkt_tx, mut pkts) = mpsc::channel::<RxPacket>(4096);
+    let crypto_base = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    let start = Instant::now();
+    let mut l = Loop {
+        inst: Instance::new(crypto_base),
+        io: OspfIo::new(pkt_tx),
+        timers: Timers::default(),
+        rib,
+        eor: EndOfRibGate::new(0),
+        start,
+    };
+    // A periodic tick re-checks the end-of-RIB gate even when nothing happens.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let deadline = l
+            .timers
+            .next()
+            .map_or(start + Duration::from_secs(3600), |at| {
+                start + Duration::from_millis(at)
+            });
+        tokio::select! {
+            c = config.next() => {
+                tracing::info!(configured = c.is_some(), "ospf configuration");
+                l.input(Input::Config(c));
+            }
+            ev = ifs.next() => match ev {
+                Some(InterfaceEvent::Changed(i)) => l.input(Input::Interface(iface_info(&i))),
+                Some(InterfaceEvent::Removed(i)) => l.input(Input::InterfaceRemoved(i.name)),
+                None => anyhow::bail!("interface watcher ended"),
+            },
+            Some(p) = pkts.recv() => l.input(Input::Packet {
+                ifname: p.ifname,
+                src: p.src,
+                dst: p.dst,
+                data: p.data,
+            }),
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = l.now();
+                for k in l.timers.pop_due(now) {
+                    l.input(Input::Timer(k));
+                }
+            }
+            _ = tick.tick() => l.input(Input::Timer(TimerKey::Sweep)),
+            Some(r) = requests.recv() => match r {
+                Request::Show(words, reply) => {
+                    let _ = reply.send(api::show(&l.inst, &words));
+                }
+                Request::Metrics(reply) => {
+                    let _ = reply.send(api::metrics(&l.inst));
+                }
+            },
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = Runtime::new("ospf", args.common.clone())?;
+    let config = match &args.common.config {
+        Some(path) => ConfigSource::File(Some(load_file(path)?)),
+        None => ConfigSource::Routerd(ConfigWatcher::from_routerd(
+            rt.address_of("routerd"),
+            "ospf",
+        )),
+    };
+    let rib = rt.rib_publisher(rib::hello());
+    let ifs = rt.interfaces();
+    let (tx, rx) = mpsc::channel(16);
+    let show = Arc::new(OspfShow::new(tx));
+    rt.run(show, event_loop(config, ifs, rib, rx)).await
+}
