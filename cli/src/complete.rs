@@ -131,6 +131,7 @@ pub const CONFIG_COMMANDS: &[(&str, &str)] = &[
     ("compare", "Differences between running and candidate"),
     ("commit", "Validate the candidate and make it running"),
     ("rollback", "Make an earlier revision running again"),
+    ("load", "Replace the candidate by a router TOML file"),
     ("discard", "Throw the candidate away (back to running)"),
     ("validate", "Check the candidate without committing"),
     ("run", "Run an operational command"),

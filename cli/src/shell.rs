@@ -11,9 +11,10 @@ use oxr_proto::process::process_client::ProcessClient;
 use oxr_proto::process::{DescribeRequest, ShowReply, ShowRequest};
 use oxr_proto::routerd::routerd_client::RouterdClient;
 use oxr_proto::routerd::{
-    CommitReply, CommitRequest, CompareRequest, ConfigError, ConfigWhich, DeleteRequest,
-    DiscardRequest, EditReply, GetConfigRequest, ListRevisionsRequest, ProcessStatusRequest,
-    RestartProcessRequest, RollbackRequest, SchemaRequest, SetRequest, ValidateRequest,
+    CommitReply, CommitRequest, CompareRequest, ConfigError, ConfigText, ConfigWhich,
+    DeleteRequest, DiscardRequest, EditReply, GetConfigRequest, ListRevisionsRequest,
+    ProcessStatusRequest, RestartProcessRequest, RollbackRequest, SchemaRequest, SetRequest,
+    ValidateRequest,
 };
 use oxr_proto::transport::{self, Address};
 use serde_json::{json, Value};
@@ -663,6 +664,24 @@ impl Context {
                     })
                     .await?;
                 commit_result(reply, &format!("rollback to revision {n} complete"))
+            }
+            "load" => {
+                let [file] = words.as_slice() else {
+                    return Err(ShellError::new("usage: load FILE (a whole router TOML)"));
+                };
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| ShellError::new(format!("load: {file}: {e}")))?;
+                let reply = self
+                    .routerd_call(self.rpc_timeout, |mut c| async move {
+                        c.load_candidate(ConfigText {
+                            text,
+                            format: "toml".into(),
+                        })
+                        .await
+                    })
+                    .await?;
+                edit_result(reply)?;
+                Ok(format!("candidate replaced by {file} (not committed)\n"))
             }
             "discard" => {
                 no_args(cmd, &words)?;

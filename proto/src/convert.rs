@@ -71,18 +71,22 @@ impl TryFrom<&Prefix> for IpNet {
     fn try_from(p: &Prefix) -> Result<Self, ConvertError> {
         let len = u8::try_from(p.len).unwrap_or(u8::MAX);
         let net = match addr_from_octets(&p.addr)? {
-            IpAddr::V4(a) => IpNet::V4(Ipv4Net::new(a, len).map_err(|_| {
-                ConvertError::PrefixLength {
-                    len: p.len,
-                    family: "IPv4",
-                }
-            })?),
-            IpAddr::V6(a) => IpNet::V6(Ipv6Net::new(a, len).map_err(|_| {
-                ConvertError::PrefixLength {
-                    len: p.len,
-                    family: "IPv6",
-                }
-            })?),
+            IpAddr::V4(a) => {
+                IpNet::V4(
+                    Ipv4Net::new(a, len).map_err(|_| ConvertError::PrefixLength {
+                        len: p.len,
+                        family: "IPv4",
+                    })?,
+                )
+            }
+            IpAddr::V6(a) => {
+                IpNet::V6(
+                    Ipv6Net::new(a, len).map_err(|_| ConvertError::PrefixLength {
+                        len: p.len,
+                        family: "IPv6",
+                    })?,
+                )
+            }
         };
         Ok(net.trunc())
     }
@@ -106,7 +110,10 @@ mod tests {
     fn prefix_round_trips_and_clears_host_bits() {
         let net: IpNet = "10.1.2.3/16".parse().unwrap();
         let wire = Prefix::from(net);
-        assert_eq!(IpNet::try_from(&wire).unwrap(), "10.1.0.0/16".parse().unwrap());
+        assert_eq!(
+            IpNet::try_from(&wire).unwrap(),
+            "10.1.0.0/16".parse().unwrap()
+        );
         let v6: IpNet = "2001:db8::/32".parse().unwrap();
         assert_eq!(IpNet::try_from(&Prefix::from(v6)).unwrap(), v6);
     }

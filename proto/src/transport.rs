@@ -83,7 +83,9 @@ pub async fn connect(addr: &Address) -> Result<Channel, TransportError> {
             Endpoint::from_static("http://[::]:50051")
                 .connect_with_connector(tower::service_fn(move |_: Uri| {
                     let path = path.clone();
-                    async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
                 }))
                 .await
                 .map_err(err)
@@ -103,7 +105,9 @@ pub fn connect_lazy(addr: &Address) -> Channel {
             Endpoint::from_static("http://[::]:50051").connect_with_connector_lazy(
                 tower::service_fn(move |_: Uri| {
                     let path = path.clone();
-                    async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
                 }),
             )
         }

@@ -5,6 +5,7 @@
 use serde_json::Value as Json;
 
 use crate::path::ConfigPath;
+use crate::registry::Registry;
 use crate::validate::ConfigError;
 
 /// The shape of a node in the schema.
@@ -25,13 +26,19 @@ pub enum NodeKind {
 }
 
 /// Walks the JSON schema along `path`: the kind of the node there, or an error naming the
-/// first segment the schema does not know.
+/// first segment the schema does not know. Uses the process-wide registry's schema.
 pub fn node_kind(path: &ConfigPath) -> Result<NodeKind, ConfigError> {
-    let schema = crate::json_schema();
-    node_kind_in(&schema, path)
+    node_kind_in_schema(&crate::json_schema(), path)
 }
 
-pub(crate) fn node_kind_in(schema: &Json, path: &ConfigPath) -> Result<NodeKind, ConfigError> {
+/// [`node_kind`] with `registry`'s protocols.
+pub fn node_kind_with(path: &ConfigPath, registry: &Registry) -> Result<NodeKind, ConfigError> {
+    node_kind_in_schema(&crate::json_schema_with(registry), path)
+}
+
+/// [`node_kind`] in a schema made by [`json_schema_with`](crate::json_schema_with) (for
+/// callers that keep one instead of rebuilding it per lookup).
+pub fn node_kind_in_schema(schema: &Json, path: &ConfigPath) -> Result<NodeKind, ConfigError> {
     let mut node = schema;
     for (i, seg) in path.0.iter().enumerate() {
         let branches = branches(schema, node);

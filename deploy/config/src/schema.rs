@@ -158,21 +158,59 @@ impl Default for RibConfig {
 }
 
 /// Routing protocols, each a process of its own.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// `static` is built in and typed; other protocols' sections (`protocols.ospf`, ...) are
+/// validated by the [`ProtocolSchema`](crate::ProtocolSchema) registered for them and kept
+/// in [`ProtocolsConfig::other`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ProtocolsConfig {
     /// Static routes (process oxr-static).
     #[serde(rename = "static", skip_serializing_if = "Option::is_none")]
     pub static_routes: Option<StaticConfig>,
+    /// Sections of registered protocols, keyed by protocol name. Filled by
+    /// [`validate_table_with`](crate::validate_table_with); plain deserialization of
+    /// this type knows only the built-in protocols.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, ProtocolSection>,
+}
+
+/// A registered protocol's validated section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolSection {
+    /// The section as written.
+    pub toml: toml::Value,
+    /// What the process receives through `WatchConfig` (its schema's
+    /// [`section_json`](crate::ProtocolSchema::section_json)).
+    pub json: serde_json::Value,
+}
+
+// By hand, so registered protocols' sections serialize beside `static` (the derive cannot
+// flatten them under `deny_unknown_fields`).
+impl Serialize for ProtocolsConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        if let Some(st) = &self.static_routes {
+            map.serialize_entry("static", st)?;
+        }
+        for (name, section) in &self.other {
+            map.serialize_entry(name, &section.json)?;
+        }
+        map.end()
+    }
 }
 
 impl ProtocolsConfig {
-    /// Names of the configured protocols, i.e. the protocol processes to run.
-    pub fn configured_names(&self) -> Vec<&'static str> {
+    /// Names of the configured protocols, i.e. the protocol processes to run: built-ins
+    /// first, then registered protocols by name.
+    pub fn configured_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         if self.static_routes.is_some() {
-            names.push("static");
+            names.push("static".to_string());
         }
+        names.extend(self.other.keys().cloned());
         names
     }
 }
@@ -245,7 +283,8 @@ pub struct RibSection {
 
 impl RouterConfig {
     /// The JSON a process receives as its section (`WatchConfig`): `fea` gets a
-    /// [`FeaSection`], `rib` a [`RibSection`], a protocol its own table (`null` if absent).
+    /// [`FeaSection`], `rib` a [`RibSection`], a protocol its own table (`null` if absent
+    /// or not a protocol; a registered protocol's as its schema's `section_json` made it).
     pub fn section_json(&self, section: &str) -> serde_json::Value {
         let json = match section {
             "fea" => serde_json::to_value(FeaSection {
@@ -254,15 +293,14 @@ impl RouterConfig {
             }),
             "rib" => serde_json::to_value(RibSection {
                 rib: self.rib.clone(),
-                protocols: self
-                    .protocols
-                    .configured_names()
-                    .into_iter()
-                    .map(String::from)
-                    .collect(),
+                protocols: self.protocols.configured_names(),
             }),
             "static" => serde_json::to_value(&self.protocols.static_routes),
-            _ => Ok(serde_json::Value::Null),
+            other => Ok(self
+                .protocols
+                .other
+                .get(other)
+                .map_or(serde_json::Value::Null, |s| s.json.clone())),
         };
         json.expect("config types serialize to JSON")
     }

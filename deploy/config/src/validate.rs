@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::path::ConfigPath;
+use crate::registry::Registry;
 use crate::schema::*;
-use crate::KNOWN_PROTOCOLS;
 
 /// One problem in a configuration: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,22 +41,10 @@ impl Errors {
 
     /// Deserializes one node, recording the error (with the full path) if it does not fit.
     fn typed<T: DeserializeOwned>(&mut self, value: &Value, at: &ConfigPath) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        match crate::registry::deserialize_at(value, at) {
             Ok(v) => Some(v),
             Err(e) => {
-                let mut path = at.clone();
-                for seg in e.path().iter() {
-                    match seg {
-                        serde_path_to_error::Segment::Map { key } => path = path.join(key),
-                        serde_path_to_error::Segment::Seq { index } => {
-                            if let Some(last) = path.0.last_mut() {
-                                last.push_str(&format!("[{index}]"));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                self.add(&path, one_line(e.into_inner().message()));
+                self.0.push(e);
                 None
             }
         }
@@ -74,9 +62,19 @@ impl Errors {
     }
 }
 
-/// Parses TOML text and validates it whole.
+/// Parses TOML text and validates it whole against the process-wide registry
+/// ([`Registry::global`]: the built-in protocols plus those added with
+/// [`register`](crate::register)).
 pub fn parse_and_validate(text: &str) -> Result<RouterConfig, Vec<ConfigError>> {
-    validate_table(&parse_toml(text).map_err(|e| vec![e])?)
+    parse_and_validate_with(text, &Registry::global())
+}
+
+/// Parses TOML text and validates it whole against `registry`.
+pub fn parse_and_validate_with(
+    text: &str,
+    registry: &Registry,
+) -> Result<RouterConfig, Vec<ConfigError>> {
+    validate_table_with(&parse_toml(text).map_err(|e| vec![e])?, registry)
 }
 
 /// Parses a TOML document; a syntax error is one line with its position
@@ -101,12 +99,23 @@ pub fn parse_toml(text: &str) -> Result<Table, ConfigError> {
 }
 
 /// Error messages are shown one per line: fold the deserializer's multi-line messages.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Validates a configuration document, returning the typed config or every error found.
+/// Validates a configuration document against the process-wide registry
+/// ([`Registry::global`]), returning the typed config or every error found.
 pub fn validate_table(table: &Table) -> Result<RouterConfig, Vec<ConfigError>> {
+    validate_table_with(table, &Registry::global())
+}
+
+/// Validates a configuration document against `registry`: a protocol section is accepted
+/// if the protocol is built in or registered there. Returns the typed config or every
+/// error found.
+pub fn validate_table_with(
+    table: &Table,
+    registry: &Registry,
+) -> Result<RouterConfig, Vec<ConfigError>> {
     let mut errs = Errors(Vec::new());
     let mut cfg = RouterConfig::default();
     let root = ConfigPath::root();
@@ -142,11 +151,44 @@ pub fn validate_table(table: &Table) -> Result<RouterConfig, Vec<ConfigError>> {
                     for (name, v) in t {
                         let at = at.join(name.clone());
                         match name.as_str() {
-                            "static" => cfg.protocols.static_routes = static_config(v, &at, &mut errs),
-                            other => errs.add(
-                                &at,
-                                format!("unknown protocol `{other}`, expected one of {KNOWN_PROTOCOLS:?}"),
-                            ),
+                            "static" => {
+                                cfg.protocols.static_routes = static_config(v, &at, &mut errs)
+                            }
+                            other => match registry.get(other) {
+                                Some(schema) => {
+                                    let found = schema.validate(v, &at);
+                                    if found.is_empty() {
+                                        cfg.protocols.other.insert(
+                                            other.to_string(),
+                                            ProtocolSection {
+                                                toml: v.clone(),
+                                                json: schema.section_json(v),
+                                            },
+                                        );
+                                    }
+                                    errs.0.extend(found);
+                                }
+                                None if registry.accepts_unregistered() => {
+                                    if errs.table(v, &at).is_some() {
+                                        let json = serde_json::to_value(v)
+                                            .unwrap_or(serde_json::Value::Null);
+                                        cfg.protocols.other.insert(
+                                            other.to_string(),
+                                            ProtocolSection {
+                                                toml: v.clone(),
+                                                json,
+                                            },
+                                        );
+                                    }
+                                }
+                                None => errs.add(
+                                    &at,
+                                    format!(
+                                        "unknown protocol `{other}`, expected one of {}",
+                                        registry.names().join(", ")
+                                    ),
+                                ),
+                            },
                         }
                     }
                 }

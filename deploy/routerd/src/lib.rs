@@ -23,7 +23,7 @@ pub mod supervisor;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use oxr_config::{ConfigError, RouterConfig};
+use oxr_config::{ConfigError, Registry, RouterConfig};
 
 pub use service::Routerd;
 pub use store::ConfigStore;
@@ -65,6 +65,14 @@ pub struct Args {
     pub restart_backoff_ms: u64,
 }
 
+/// The protocols routerd validates, delivers and runs beyond the built-in `static`: each
+/// protocol crate's [`ProtocolSchema`](oxr_config::ProtocolSchema). A protocol added here
+/// is accepted under `protocols.<name>`, completed by the shell (`Schema`), delivered as
+/// `WatchConfig` section `<name>` and run as `oxr-<name>` while its section exists.
+pub fn registry() -> Registry {
+    Registry::builtin().with(oxr_ospf::config::OspfSchema)
+}
+
 /// Reads and validates the configuration file: the document and its typed form, or every
 /// error found.
 pub fn load_config(path: &Path) -> Result<(toml::Table, RouterConfig), Vec<ConfigError>> {
@@ -75,7 +83,7 @@ pub fn load_config(path: &Path) -> Result<(toml::Table, RouterConfig), Vec<Confi
         }]
     })?;
     let table = oxr_config::parse_toml(&text).map_err(|e| vec![e])?;
-    let cfg = oxr_config::validate_table(&table)?;
+    let cfg = oxr_config::validate_table_with(&table, &registry())?;
     Ok((table, cfg))
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::Stream;
-use oxr_config::{ConfigError, RouterConfig, CORE_PROCESSES, KNOWN_PROTOCOLS};
+use oxr_config::{ConfigError, RouterConfig, CORE_PROCESSES};
 use oxr_proto::routerd as pb;
 use oxr_proto::routerd::routerd_server::{Routerd as RouterdRpc, RouterdServer};
 use oxr_sdk::process::{process_service, ShowHandler, ShowOutput};
@@ -51,9 +51,8 @@ pub fn unix_now() -> i64 {
 pub fn desired_processes(cfg: &RouterConfig) -> Vec<String> {
     CORE_PROCESSES
         .iter()
-        .copied()
+        .map(|p| p.to_string())
         .chain(cfg.protocols.configured_names())
-        .map(String::from)
         .collect()
 }
 
@@ -377,7 +376,7 @@ impl RouterdRpc for Api {
         _: Request<pb::SchemaRequest>,
     ) -> Result<Response<pb::SchemaReply>, Status> {
         Ok(Response::new(pb::SchemaReply {
-            json_schema: oxr_config::json_schema().to_string(),
+            json_schema: self.0.store.lock().await.json_schema().to_string(),
         }))
     }
 
@@ -417,19 +416,18 @@ impl RouterdRpc for Api {
         req: Request<pb::WatchConfigRequest>,
     ) -> Result<Response<Self::WatchConfigStream>, Status> {
         let section = req.into_inner().section;
-        if !CORE_PROCESSES.contains(&section.as_str())
-            && !KNOWN_PROTOCOLS.contains(&section.as_str())
-        {
+        // The store lock orders this subscription against commits.
+        let store = self.0.store.lock().await;
+        if !CORE_PROCESSES.contains(&section.as_str()) && !store.registry().knows(&section) {
             return Err(Status::invalid_argument(format!(
                 "unknown section `{section}`, expected one of {:?}",
                 CORE_PROCESSES
                     .iter()
-                    .chain(KNOWN_PROTOCOLS)
+                    .copied()
+                    .chain(store.registry().names())
                     .collect::<Vec<_>>()
             )));
         }
-        // The store lock orders this subscription against commits.
-        let store = self.0.store.lock().await;
         let rx = {
             let mut sections = self.0.sections.lock().expect("sections lock");
             sections
@@ -564,5 +562,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(desired_processes(&cfg), ["fea", "rib", "static"]);
+        let cfg = oxr_config::parse_and_validate_with(
+            "[protocols.ospf.areas.\"0\"]\n\
+             [protocols.static.route.\"10.0.0.0/8\"]\naction = \"blackhole\"\n",
+            &crate::registry(),
+        )
+        .unwrap();
+        assert_eq!(desired_processes(&cfg), ["fea", "rib", "static", "ospf"]);
     }
 }

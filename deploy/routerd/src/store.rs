@@ -12,7 +12,10 @@
 //! - `rollback N`: revision N's document, validated, becomes running as a new revision; the
 //!   candidate is replaced by it.
 
-use oxr_config::{node_kind, validate_table, ConfigError, ConfigPath, NodeKind, RouterConfig};
+use oxr_config::{
+    json_schema_with, node_kind_in_schema, validate_table_with, ConfigError, ConfigPath, NodeKind,
+    Registry, RouterConfig,
+};
 use toml::{Table, Value};
 
 /// One committed revision.
@@ -60,6 +63,10 @@ pub struct ConfigStore {
     /// Text of every revision, by number (configurations are small).
     texts: std::collections::BTreeMap<u64, String>,
     current: u64,
+    /// The protocols this router knows, and the schema they make (built once: `set`
+    /// consults it for every edit).
+    registry: Registry,
+    schema: serde_json::Value,
 }
 
 fn error(path: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -119,9 +126,20 @@ fn fit_to_schema(kind: NodeKind, existing: Option<&Value>, value: Value) -> Valu
 }
 
 impl ConfigStore {
-    /// A store whose running configuration (revision 1) is `initial`, which must validate.
+    /// A store whose running configuration (revision 1) is `initial`, which must validate
+    /// against routerd's [`registry`](crate::registry).
     pub fn new(initial: Table, unix_time: i64, comment: &str) -> Result<Self, Vec<ConfigError>> {
-        let config = validate_table(&initial)?;
+        Self::with_registry(initial, unix_time, comment, crate::registry())
+    }
+
+    /// [`ConfigStore::new`] with an explicit protocol registry.
+    pub fn with_registry(
+        initial: Table,
+        unix_time: i64,
+        comment: &str,
+        registry: Registry,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let config = validate_table_with(&initial, &registry)?;
         let info = RevisionInfo {
             number: 1,
             unix_time,
@@ -136,7 +154,19 @@ impl ConfigStore {
             revisions: vec![info],
             texts,
             current: 1,
+            schema: json_schema_with(&registry),
+            registry,
         })
+    }
+
+    /// The protocols this store validates.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// JSON schema of the configuration, registered protocols included (the `Schema` RPC).
+    pub fn json_schema(&self) -> &serde_json::Value {
+        &self.schema
     }
 
     /// The running document.
@@ -177,7 +207,7 @@ impl ConfigStore {
     /// `set PATH VALUE` on the candidate.
     pub fn set(&mut self, path: &str, value: &str) -> Result<(), ConfigError> {
         let p = ConfigPath::parse(path).map_err(|e| error(path, e.to_string()))?;
-        let kind = node_kind(&p)?;
+        let kind = node_kind_in_schema(&self.schema, &p)?;
         let value = parse_value(value).map_err(|r| error(p.to_string(), r))?;
         if kind == NodeKind::Table && !matches!(value, Value::Table(_)) {
             return Err(error(
@@ -228,7 +258,7 @@ impl ConfigStore {
 
     /// Validates the whole candidate.
     pub fn validate(&self) -> Result<RouterConfig, Vec<ConfigError>> {
-        validate_table(&self.candidate)
+        validate_table_with(&self.candidate, &self.registry)
     }
 
     /// Unified diff from running to candidate ("" when equal).
@@ -297,7 +327,7 @@ impl ConfigStore {
             e.reason = format!("revision {n}: {}", e.reason);
             vec![e]
         })?;
-        let config = validate_table(&table)?;
+        let config = validate_table_with(&table, &self.registry)?;
         if table == self.running {
             return Ok(None);
         }

@@ -1,5 +1,6 @@
-//! deploy/examples/*.toml are valid, and router.toml shows every key of the schema (so a
-//! key added to the schema without being documented there fails this test).
+//! deploy/examples/*.toml are valid, router.toml shows every key of the built-in schema and
+//! `<protocol>.toml` every key of each protocol routerd registers (so a key added to a
+//! schema without being documented fails this test).
 
 use std::path::PathBuf;
 
@@ -16,13 +17,17 @@ fn every_example_validates() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            if let Err(errs) = oxr_config::parse_and_validate(&text) {
+            if let Err(errs) = oxr_config::parse_and_validate_with(&text, &oxr_routerd::registry())
+            {
                 panic!("{}: {errs:#?}", path.display());
             }
             seen += 1;
         }
     }
-    assert!(seen >= 3, "minimal, static-routes and router examples");
+    assert!(
+        seen >= 4,
+        "minimal, static-routes, router and ospf examples"
+    );
 }
 
 /// Every leaf path of the schema; `*` stands for a key of a map (interface name, prefix).
@@ -88,9 +93,20 @@ fn present(table: &toml::Table, segs: &[&str]) -> bool {
     })
 }
 
+fn lacking(paths: &[String], file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(examples_dir().join(file)).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    paths
+        .iter()
+        .filter(|p| !present(&doc, &p.split('.').collect::<Vec<_>>()))
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn router_example_shows_every_key() {
-    let schema = oxr_config::json_schema();
+    let registry = oxr_routerd::registry();
+    let schema = oxr_config::json_schema_with(&registry);
     let mut paths = Vec::new();
     leaf_paths(&schema, &schema, "", &mut paths);
     paths.sort();
@@ -100,19 +116,38 @@ fn router_example_shows_every_key() {
         "{paths:#?}"
     );
     assert!(paths.contains(&"fea.dataplane".to_string()), "{paths:#?}");
-    let text = std::fs::read_to_string(examples_dir().join("router.toml")).unwrap();
-    let doc: toml::Table = text.parse().unwrap();
-    let missing: Vec<&String> = paths
+    assert!(
+        paths.contains(&"protocols.ospf.throttle.min-ls-arrival".to_string()),
+        "{paths:#?}"
+    );
+    let registered = registry.registered();
+    let of = |name: &str| -> Vec<String> {
+        let prefix = format!("protocols.{name}.");
+        paths
+            .iter()
+            .filter(|p| p.starts_with(&prefix))
+            .cloned()
+            .collect()
+    };
+    // Registered protocols are documented in their own example, the rest in router.toml.
+    let builtin: Vec<String> = paths
         .iter()
-        .filter(|p| !present(&doc, &p.split('.').collect::<Vec<_>>()))
+        .filter(|p| {
+            !registered
+                .iter()
+                .any(|name| p.starts_with(&format!("protocols.{name}.")))
+        })
+        .cloned()
         .collect();
+    let missing = lacking(&builtin, "router.toml");
     assert!(missing.is_empty(), "router.toml lacks {missing:?}");
-    let text = std::fs::read_to_string(examples_dir().join("static-routes.toml")).unwrap();
-    let doc: toml::Table = text.parse().unwrap();
-    for p in paths.iter().filter(|p| p.starts_with("protocols.static.")) {
-        assert!(
-            present(&doc, &p.split('.').collect::<Vec<_>>()),
-            "static-routes.toml lacks {p}"
-        );
+    let missing = lacking(&of("static"), "static-routes.toml");
+    assert!(missing.is_empty(), "static-routes.toml lacks {missing:?}");
+    for name in registered {
+        let keys = of(name);
+        assert!(keys.len() > 1, "{name}: {keys:?}");
+        let file = format!("{name}.toml");
+        let missing = lacking(&keys, &file);
+        assert!(missing.is_empty(), "{file} lacks {missing:?}");
     }
 }

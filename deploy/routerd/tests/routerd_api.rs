@@ -479,3 +479,174 @@ async fn a_removed_process_restarted_during_its_grace_still_stops() {
     assert!(!r.ok && r.error.contains("stopped"), "{}", r.error);
     h.routerd.supervisor().shutdown().await;
 }
+
+#[tokio::test]
+async fn an_ospf_section_is_validated_delivered_and_runs_oxr_ospf() {
+    let h = start("[router]\nname = \"t1\"\n", &["fea", "rib", "ospf"]).await;
+    let mut c = RouterdClient::new(h.channel.clone());
+    running(&mut c, "rib", 0).await;
+    assert!(process(&mut c, "ospf").await.is_none());
+    let mut ospf_watch = c
+        .watch_config(WatchConfigRequest {
+            section: "ospf".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_section(&mut ospf_watch).await.json, "null");
+
+    // The shell completes OSPF keys and `set` knows their shapes.
+    let schema: serde_json::Value = serde_json::from_str(
+        &c.schema(SchemaRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .json_schema,
+    )
+    .unwrap();
+    assert!(schema["$defs"]["ProtocolsConfig"]["properties"]["ospf"].is_object());
+    let set = |path: &str, value: &str| {
+        let mut c = c.clone();
+        let (path, value) = (path.to_string(), value.to_string());
+        async move {
+            c.set(SetRequest { path, value })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let e = set("protocols.ospf.interfaces.eth0.cots", "5").await;
+    assert!(!e.ok);
+    assert_eq!(e.errors[0].path, "protocols.ospf.interfaces.eth0.cots");
+
+    // A bad key and a bad area are refused, every error with its path; nothing starts.
+    let bad = r#"
+        [protocols.ospf.areas."0.0.0.0"]
+        [protocols.ospf.areas.backbone]
+        [protocols.ospf.interfaces.eth0]
+        area = "0.0.0.0"
+        cots = 5
+    "#;
+    let cr = commit_text(&mut c, bad).await;
+    assert!(!cr.ok);
+    let errs = errors(&cr);
+    assert_eq!(
+        errs.len(),
+        1,
+        "typed errors stop the section's checks: {errs:?}"
+    );
+    assert!(
+        errs[0].starts_with("protocols.ospf.interfaces.eth0.cots: unknown field `cots`"),
+        "{errs:?}"
+    );
+    let bad = r#"
+        [protocols.ospf.areas."0.0.0.0"]
+        [protocols.ospf.areas.backbone]
+        [protocols.ospf.interfaces.eth0]
+        area = "0.0.0.1"
+    "#;
+    let cr = commit_text(&mut c, bad).await;
+    assert_eq!(
+        errors(&cr),
+        [
+            "protocols.ospf.areas.backbone: area ID must be a dotted quad or a 32-bit number",
+            "protocols.ospf.interfaces.eth0.area: area is not configured under areas",
+        ]
+    );
+    assert_eq!(cr.revision, 1);
+    assert!(process(&mut c, "ospf").await.is_none());
+
+    // A valid section starts oxr-ospf and is delivered with defaults filled in.
+    let good = r#"
+        [router]
+        name = "t1"
+        [protocols.ospf.areas."0.0.0.0"]
+        [protocols.ospf.interfaces.eth0]
+        area = "0.0.0.0"
+        cost = 7
+    "#;
+    let cr = commit_text(&mut c, good).await;
+    assert!(cr.ok, "{:?}", cr.errors);
+    assert_eq!(cr.revision, 2);
+    running(&mut c, "ospf", 0).await;
+    let section = next_section(&mut ospf_watch).await;
+    assert_eq!(section.revision, 2);
+    let json: serde_json::Value = serde_json::from_str(&section.json).unwrap();
+    assert_eq!(json["interfaces"]["eth0"]["cost"], 7);
+    assert_eq!(json["interfaces"]["eth0"]["hello-interval"], 10);
+    let typed: oxr_ospf::config::OspfConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(typed.interfaces["eth0"].dead_interval, 40);
+    let mut rib_watch = c
+        .watch_config(WatchConfigRequest {
+            section: "rib".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rib: serde_json::Value =
+        serde_json::from_str(&next_section(&mut rib_watch).await.json).unwrap();
+    assert_eq!(rib["protocols"], serde_json::json!(["ospf"]));
+
+    // Removing the section stops it.
+    let e = c
+        .delete(DeleteRequest {
+            path: "protocols.ospf".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(e.ok, "{:?}", e.errors);
+    assert!(
+        c.commit(CommitRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .ok
+    );
+    assert_eq!(next_section(&mut ospf_watch).await.json, "null");
+    wait_for("ospf stopped", 10, || {
+        let mut c = c.clone();
+        async move {
+            process(&mut c, "ospf")
+                .await
+                .filter(|p| p.state == "stopped")
+        }
+    })
+    .await;
+    h.routerd.supervisor().shutdown().await;
+}
+
+#[tokio::test]
+async fn a_startup_config_with_ospf_runs_it() {
+    let h = start(
+        "[protocols.ospf.areas.\"0\"]\n[protocols.ospf.interfaces.lo]\narea = \"0\"\npassive = true\n",
+        &["fea", "rib", "ospf"],
+    )
+    .await;
+    let mut c = RouterdClient::new(h.channel.clone());
+    running(&mut c, "ospf", 0).await;
+    h.routerd.supervisor().shutdown().await;
+}
+
+async fn commit_text(c: &mut RouterdClient<Channel>, text: &str) -> CommitReply {
+    let e = c
+        .load_candidate(ConfigText {
+            text: text.into(),
+            format: "toml".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(e.ok, "{:?}", e.errors);
+    c.commit(CommitRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn errors(cr: &CommitReply) -> Vec<String> {
+    cr.errors
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.reason))
+        .collect()
+}

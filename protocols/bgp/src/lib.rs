@@ -4,7 +4,20 @@
 //! handling ([`packet`]), the session FSM ([`session`]), the decision process
 //! ([`decision`]), Adj-RIB-In/Loc-RIB structures ([`rib`]), import/export policy
 //! ([`policy`]), an MRT TABLE_DUMP_V2 writer ([`mrt`]) and configuration types
-//! ([`config`]). The event loop, RIB client and gRPC service come on top.
+//! ([`config`]); the speaker as a pure event loop ([`instance`]); UPDATE
+//! packing ([`packet::pack`]). The process adds the socket layer ([`io`], the
+//! only I/O and the only `unsafe`: TCP_MD5SIG), the RIB feed ([`rib_feed`])
+//! and show/clear/metrics rendering ([`api`]); `src/main.rs` wires them to
+//! the SDK (config watcher, RibPublisher, NexthopWatcher, ShowHandler).
 
+pub mod api;
+pub mod config;
+pub mod decision;
+pub mod instance;
+pub mod io;
+pub mod mrt;
 pub mod packet;
+pub mod policy;
+pub mod rib;
+pub mod rib_feed;
 pub mod session;

@@ -100,7 +100,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Open a TCP connection to the peer.
-    Connect,
+    InitiateConnection,
     /// Close the TCP connection.
     DropConnection,
     /// Send our OPEN.
@@ -203,8 +203,17 @@ pub fn validate_open(cfg: &FsmConfig, open: &Open) -> Result<Negotiated, Notific
     let hold_time = cfg.hold_time.min(open.hold_time);
     let theirs = open.families();
     // RFC 4760: without Multiprotocol capabilities, IPv4 unicast is implied.
-    let theirs = if theirs.is_empty() { vec![AfiSafi::IPV4_UNICAST] } else { theirs };
-    let families = cfg.families.iter().copied().filter(|f| theirs.contains(f)).collect();
+    let theirs = if theirs.is_empty() {
+        vec![AfiSafi::IPV4_UNICAST]
+    } else {
+        theirs
+    };
+    let families = cfg
+        .families
+        .iter()
+        .copied()
+        .filter(|f| theirs.contains(f))
+        .collect();
     Ok(Negotiated {
         peer_as,
         peer_id: open.bgp_id,
@@ -270,7 +279,12 @@ pub struct Fsm {
 
 impl Default for Fsm {
     fn default() -> Self {
-        Fsm { state: State::Idle, connect_retry_counter: 0, negotiated: None, passive: false }
+        Fsm {
+            state: State::Idle,
+            connect_retry_counter: 0,
+            negotiated: None,
+            passive: false,
+        }
     }
 }
 
@@ -296,36 +310,41 @@ pub fn transition(cfg: &FsmConfig, fsm: &Fsm, event: &Event) -> (Fsm, Vec<Action
 
     // Common exit to Idle: optionally notify, stop timers, drop, release, and
     // schedule an automatic restart with backoff when the counter grew.
-    let to_idle = |next: &mut Fsm, a: &mut Vec<Action>, notify: Option<Notification>, bump: bool| {
-        if let Some(n) = notify {
-            a.push(SendNotification(n));
-        }
-        a.push(StopTimer(Timer::ConnectRetry));
-        a.push(StopTimer(Timer::Hold));
-        a.push(StopTimer(Timer::Keepalive));
-        a.push(DropConnection);
-        a.push(ReleaseResources);
-        if bump {
-            next.connect_retry_counter += 1;
-            if cfg.idle_hold_time > 0 {
-                let shift = next.connect_retry_counter.min(6);
-                a.push(StartTimer(Timer::IdleHold, (cfg.idle_hold_time << shift).min(120)));
+    let to_idle =
+        |next: &mut Fsm, a: &mut Vec<Action>, notify: Option<Notification>, bump: bool| {
+            if let Some(n) = notify {
+                a.push(SendNotification(n));
             }
-        }
-        next.state = Idle;
-        next.negotiated = None;
-    };
+            a.push(StopTimer(Timer::ConnectRetry));
+            a.push(StopTimer(Timer::Hold));
+            a.push(StopTimer(Timer::Keepalive));
+            a.push(DropConnection);
+            a.push(ReleaseResources);
+            if bump {
+                next.connect_retry_counter += 1;
+                if cfg.idle_hold_time > 0 {
+                    let shift = next.connect_retry_counter.min(6);
+                    a.push(StartTimer(
+                        Timer::IdleHold,
+                        (cfg.idle_hold_time << shift).min(120),
+                    ));
+                }
+            }
+            next.state = Idle;
+            next.negotiated = None;
+        };
 
     match (fsm.state, event) {
         // ---- Idle ----
-        (Idle, E::ManualStart | E::AutomaticStart)
-        | (Idle, E::IdleHoldTimerExpires) if !(matches!(event, E::IdleHoldTimerExpires) && fsm.passive) => {
+        (Idle, E::ManualStart | E::AutomaticStart | E::IdleHoldTimerExpires)
+            if !(fsm.passive && matches!(event, E::IdleHoldTimerExpires)) =>
+        {
             if matches!(event, E::ManualStart) {
                 next.connect_retry_counter = 0;
             }
             next.passive = false;
             a.push(StartTimer(Timer::ConnectRetry, crt));
-            a.push(Connect);
+            a.push(InitiateConnection);
             next.state = Connect;
         }
         (Idle, E::ManualStartPassive | E::AutomaticStartPassive | E::IdleHoldTimerExpires) => {
@@ -349,11 +368,11 @@ pub fn transition(cfg: &FsmConfig, fsm: &Fsm, event: &Event) -> (Fsm, Vec<Action
         (Connect, E::ConnectRetryTimerExpires) => {
             a.push(DropConnection);
             a.push(StartTimer(Timer::ConnectRetry, crt));
-            a.push(Connect);
+            a.push(InitiateConnection);
         }
         (Active, E::ConnectRetryTimerExpires) => {
             a.push(StartTimer(Timer::ConnectRetry, crt));
-            a.push(Connect);
+            a.push(InitiateConnection);
             next.state = Connect;
         }
         (Connect | Active, E::TcpCrAcked | E::TcpConnectionConfirmed) => {
@@ -373,14 +392,29 @@ pub fn transition(cfg: &FsmConfig, fsm: &Fsm, event: &Event) -> (Fsm, Vec<Action
 
         // ---- OpenSent ----
         (OpenSent, E::ManualStop) => {
-            to_idle(&mut next, &mut a, Some(Notification::cease(cease_subcode::ADMINISTRATIVE_SHUTDOWN)), false);
+            to_idle(
+                &mut next,
+                &mut a,
+                Some(Notification::cease(cease_subcode::ADMINISTRATIVE_SHUTDOWN)),
+                false,
+            );
             next.connect_retry_counter = 0;
         }
         (OpenSent | OpenConfirm | Established, E::AutomaticStop) => {
-            to_idle(&mut next, &mut a, Some(Notification::cease(cease_subcode::ADMINISTRATIVE_RESET)), true);
+            to_idle(
+                &mut next,
+                &mut a,
+                Some(Notification::cease(cease_subcode::ADMINISTRATIVE_RESET)),
+                true,
+            );
         }
         (OpenSent | OpenConfirm | Established, E::HoldTimerExpires) => {
-            to_idle(&mut next, &mut a, Some(Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![])), true);
+            to_idle(
+                &mut next,
+                &mut a,
+                Some(Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![])),
+                true,
+            );
         }
         (OpenSent, E::TcpConnectionFails) => {
             a.push(DropConnection);
@@ -407,7 +441,12 @@ pub fn transition(cfg: &FsmConfig, fsm: &Fsm, event: &Event) -> (Fsm, Vec<Action
             to_idle(&mut next, &mut a, Some(n.clone()), true);
         }
         (OpenSent | OpenConfirm | Established, E::OpenCollisionDump) => {
-            to_idle(&mut next, &mut a, Some(Notification::cease(cease_subcode::CONNECTION_COLLISION)), true);
+            to_idle(
+                &mut next,
+                &mut a,
+                Some(Notification::cease(cease_subcode::CONNECTION_COLLISION)),
+                true,
+            );
         }
         (OpenSent | OpenConfirm | Established, E::NotifMsgVerErr) => {
             to_idle(&mut next, &mut a, None, false);
@@ -415,11 +454,19 @@ pub fn transition(cfg: &FsmConfig, fsm: &Fsm, event: &Event) -> (Fsm, Vec<Action
         // A second connection is tracked by collision detection, not here.
         (OpenSent | OpenConfirm | Established, E::TcpCrAcked | E::TcpConnectionConfirmed) => {}
         (OpenSent | OpenConfirm | Established, E::ManualStart | E::AutomaticStart)
-        | (OpenSent | OpenConfirm | Established, E::ManualStartPassive | E::AutomaticStartPassive) => {}
+        | (
+            OpenSent | OpenConfirm | Established,
+            E::ManualStartPassive | E::AutomaticStartPassive,
+        ) => {}
 
         // ---- OpenConfirm ----
         (OpenConfirm | Established, E::ManualStop) => {
-            to_idle(&mut next, &mut a, Some(Notification::cease(cease_subcode::ADMINISTRATIVE_SHUTDOWN)), false);
+            to_idle(
+                &mut next,
+                &mut a,
+                Some(Notification::cease(cease_subcode::ADMINISTRATIVE_SHUTDOWN)),
+                false,
+            );
             next.connect_retry_counter = 0;
         }
         (OpenConfirm | Established, E::KeepaliveTimerExpires) => {

@@ -30,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::interface::IfType;
@@ -38,7 +39,7 @@ use crate::throttle::ThrottleParams;
 use crate::{AreaId, RouterId};
 
 /// The OSPF section.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct OspfConfig {
     /// Router ID; when absent the process picks the highest interface address.
@@ -62,7 +63,7 @@ pub struct OspfConfig {
 }
 
 /// One area.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct AreaConfig {
     /// Stub area: no AS-external LSAs, a default summary instead.
@@ -84,13 +85,14 @@ fn one() -> u32 {
 }
 
 /// One interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct InterfaceConfig {
     /// Area ID.
     pub area: String,
     /// Network type.
     #[serde(rename = "type", default = "broadcast")]
+    #[schemars(with = "IfTypeSchema")]
     pub if_type: IfType,
     /// Output cost.
     #[serde(default = "ten")]
@@ -138,7 +140,7 @@ fn one16() -> u16 {
 }
 
 /// Authentication type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthType {
     /// None.
@@ -163,7 +165,7 @@ pub enum AuthType {
 }
 
 /// Interface authentication.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct AuthConfig {
     /// Type.
@@ -199,14 +201,16 @@ impl AuthConfig {
 }
 
 /// Back-off settings for SPF and LSA generation (RFC 8405), in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// SPF scheduling.
     #[serde(default = "spf_default")]
+    #[schemars(with = "ThrottleParamsSchema")]
     pub spf: ThrottleParams,
     /// LSA generation.
     #[serde(default = "lsa_default")]
+    #[schemars(with = "ThrottleParamsSchema")]
     pub lsa: ThrottleParams,
     /// MinLSArrival (ms): a new instance of an LSA received by flooding sooner than this
     /// after the previous one is dropped (RFC 2328 13 step 5a). The RFC's 1 s would drop
@@ -240,7 +244,7 @@ impl Default for ThrottleConfig {
 }
 
 /// Redistribution of other protocols' routes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Redistribute {
     /// Static routes.
@@ -255,7 +259,7 @@ pub struct Redistribute {
 }
 
 /// How redistributed routes are announced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RedistributeTarget {
     /// Metric.
@@ -425,6 +429,76 @@ impl OspfConfig {
     }
 }
 
+/// Schema-only mirror of [`IfType`] (which lives with the interface state machine); a
+/// test checks the two agree.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum IfTypeSchema {
+    /// Broadcast multi-access (Ethernet): Hellos elect a DR.
+    Broadcast,
+    /// Point-to-point: no election, always adjacent.
+    PointToPoint,
+}
+
+/// Schema-only mirror of [`ThrottleParams`] (milliseconds); a test checks the two agree.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "kebab-case", deny_unknown_fields)]
+#[allow(dead_code)]
+struct ThrottleParamsSchema {
+    /// Delay after the first event in QUIET.
+    initial_delay: u64,
+    /// Delay while in SHORT_WAIT.
+    short_delay: u64,
+    /// Delay while in LONG_WAIT.
+    long_delay: u64,
+    /// Quiet time (no events) that returns the machine to QUIET.
+    hold_down: u64,
+    /// Time after the first event during which SHORT_WAIT lasts.
+    time_to_learn: u64,
+}
+
+/// The `protocols.ospf` schema for oxr-config's registry: oxr-routerd registers it to
+/// validate, deliver and complete the section, and oxr-ospf registers it at start so
+/// `--config FILE` goes through the SDK's validated loader.
+pub struct OspfSchema;
+
+impl oxr_config::ProtocolSchema for OspfSchema {
+    fn name(&self) -> &'static str {
+        "ospf"
+    }
+
+    fn validate(
+        &self,
+        value: &toml::Value,
+        at: &oxr_config::ConfigPath,
+    ) -> Vec<oxr_config::ConfigError> {
+        let cfg = match oxr_config::deserialize_at::<OspfConfig>(value, at) {
+            Ok(c) => c,
+            Err(e) => return vec![e],
+        };
+        cfg.validate()
+            .into_iter()
+            .map(|e| oxr_config::ConfigError {
+                // Re-parsed so quoting follows the router-wide path syntax.
+                path: match oxr_config::ConfigPath::parse(&e.path) {
+                    Ok(rel) => oxr_config::ConfigPath([at.0.clone(), rel.0].concat()).to_string(),
+                    Err(_) => format!("{at}.{}", e.path),
+                },
+                reason: e.reason,
+            })
+            .collect()
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        oxr_config::schema_of::<OspfConfig>()
+    }
+
+    fn section_json(&self, value: &toml::Value) -> serde_json::Value {
+        oxr_config::section_json_of::<OspfConfig>(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,5 +606,108 @@ tag = 7
                 "redistribute.bgp.metric-type"
             ]
         );
+    }
+
+    fn registry() -> oxr_config::Registry {
+        oxr_config::Registry::builtin().with(OspfSchema)
+    }
+
+    #[test]
+    fn the_router_config_accepts_and_delivers_the_ospf_section() {
+        let text = EXAMPLE
+            .replace("[areas", "[protocols.ospf.areas")
+            .replace("[interfaces", "[protocols.ospf.interfaces")
+            .replace("[throttle", "[protocols.ospf.throttle")
+            .replace("[redistribute", "[protocols.ospf.redistribute")
+            .replace("router-id =", "[protocols.ospf]\nrouter-id =");
+        let cfg = oxr_config::parse_and_validate_with(&text, &registry()).unwrap();
+        assert_eq!(cfg.protocols.configured_names(), ["ospf"]);
+        let section: Option<OspfConfig> = serde_json::from_value(cfg.section_json("ospf")).unwrap();
+        let direct: OspfConfig = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(section, Some(direct));
+        let none: Option<OspfConfig> = serde_json::from_value(
+            oxr_config::parse_and_validate_with("", &registry())
+                .unwrap()
+                .section_json("ospf"),
+        )
+        .unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn router_config_errors_name_full_paths() {
+        let errs = |text: &str| -> Vec<String> {
+            oxr_config::parse_and_validate_with(text, &registry())
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let e = errs("[protocols.ospf.interfaces.eth0]\narea = \"0\"\ncots = 5\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("protocols.ospf.interfaces.eth0.cots: unknown field `cots`"),
+            "{e:?}"
+        );
+        let e = errs(
+            "[protocols.ospf.areas.\"0.0.0.0\"]\n[protocols.ospf.areas.x]\n\
+             [protocols.ospf.interfaces.eth0]\narea = \"0.0.0.9\"\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "protocols.ospf.areas.x: area ID must be a dotted quad or a 32-bit number",
+                "protocols.ospf.interfaces.eth0.area: area is not configured under areas",
+            ]
+        );
+        let e = errs("[protocols.ospf.throttle]\nmin-ls-arrival = -1\n");
+        assert!(
+            e[0].starts_with("protocols.ospf.throttle.min-ls-arrival: "),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_schema_mirrors_match_the_real_types() {
+        use oxr_config::{node_kind_with, ConfigPath, NodeKind};
+        let kind = |p: &str| node_kind_with(&ConfigPath::parse(p).unwrap(), &registry());
+        let throttle = serde_json::to_value(ThrottleParams::SPF_DEFAULT).unwrap();
+        for key in throttle.as_object().unwrap().keys() {
+            let path = format!("protocols.ospf.throttle.spf.{key}");
+            assert_eq!(kind(&path).unwrap(), NodeKind::Integer, "{path}");
+        }
+        let schema = oxr_config::schema_of::<ThrottleParamsSchema>();
+        assert_eq!(
+            schema["properties"].as_object().unwrap().len(),
+            throttle.as_object().unwrap().len()
+        );
+        let if_types = oxr_config::schema_of::<IfTypeSchema>();
+        let names: Vec<&str> = if_types["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["const"].as_str())
+            .collect();
+        for t in [IfType::Broadcast, IfType::PointToPoint] {
+            // Exhaustive: a new network type must be added to the mirror too.
+            match t {
+                IfType::Broadcast | IfType::PointToPoint => {}
+            }
+            let json = serde_json::to_value(t).unwrap();
+            assert!(
+                names.contains(&json.as_str().unwrap()),
+                "{json} in {names:?}"
+            );
+        }
+        assert_eq!(names.len(), 2);
+        assert_eq!(
+            kind("protocols.ospf.interfaces.eth0.type").unwrap(),
+            NodeKind::Other
+        );
+        assert_eq!(
+            kind("protocols.ospf.throttle.min-ls-arrival").unwrap(),
+            NodeKind::Integer
+        );
+        assert_eq!(kind("protocols.ospf.router-id").unwrap(), NodeKind::String);
     }
 }

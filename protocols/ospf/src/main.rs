@@ -10,14 +10,12 @@
 //! ```
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use clap::Parser;
 use oxr_ospf::api::{self, OspfShow, Request};
-use oxr_ospf::config::OspfConfig;
+use oxr_ospf::config::{OspfConfig, OspfSchema};
 use oxr_ospf::instance::{IfaceInfo, Input, Instance, Output, TimerKey};
 use oxr_ospf::io::{OspfIo, RxPacket};
 use oxr_ospf::rib::{self, EndOfRibGate};
@@ -33,53 +31,21 @@ struct Args {
     common: CommonArgs,
 }
 
-/// Reads `protocols.ospf` from a router TOML file. oxr-config does not know the OSPF
-/// section yet, so the file is read here rather than through the SDK's validated loader.
-fn load_file(path: &Path) -> anyhow::Result<Option<OspfConfig>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: toml::Table = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    let Some(section) = doc.get("protocols").and_then(|p| p.get("ospf")).cloned() else {
-        return Ok(None);
-    };
-    let cfg: OspfConfig = section
-        .try_into()
-        .with_context(|| format!("{}: protocols.ospf", path.display()))?;
-    let errs = cfg.validate();
-    if !errs.is_empty() {
-        let lines: Vec<String> = errs
-            .iter()
-            .map(|e| format!("protocols.ospf.{}: {}", e.path, e.reason))
-            .collect();
-        anyhow::bail!("{}:\n{}", path.display(), lines.join("\n"));
-    }
-    Ok(Some(cfg))
-}
-
-/// Where the configuration comes from.
-enum ConfigSource {
-    /// Read once from a file.
-    File(Option<Option<OspfConfig>>),
-    /// Watched through oxr-routerd.
-    Routerd(ConfigWatcher<Option<OspfConfig>>),
-}
+/// Where the configuration comes from: oxr-routerd, or with `--config FILE` the router TOML
+/// validated whole by the SDK's loader (which knows `protocols.ospf` once [`OspfSchema`] is
+/// registered).
+struct ConfigSource(ConfigWatcher<Option<OspfConfig>>);
 
 impl ConfigSource {
     async fn next(&mut self) -> Option<OspfConfig> {
-        match self {
-            ConfigSource::File(c) => match c.take() {
-                Some(c) => c,
-                None => std::future::pending().await,
-            },
-            ConfigSource::Routerd(w) => loop {
-                let u = w.next().await?;
-                match &u.section {
-                    Some(c) if !c.validate().is_empty() => {
-                        tracing::error!(errors = ?c.validate(), "invalid ospf section ignored");
-                    }
-                    s => return s.clone(),
+        loop {
+            let u = self.0.next().await?;
+            match &u.section {
+                Some(c) if !c.validate().is_empty() => {
+                    tracing::error!(errors = ?c.validate(), "invalid ospf section ignored");
                 }
-            },
+                s => return s.clone(),
+            }
         }
     }
 }
@@ -240,14 +206,11 @@ async fn event_loop(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Before any configuration is read: `--config FILE` is validated by oxr-config, which
+    // learns the `protocols.ospf` section from this registration.
+    oxr_config::register(OspfSchema)?;
     let rt = Runtime::new("ospf", args.common.clone())?;
-    let config = match &args.common.config {
-        Some(path) => ConfigSource::File(Some(load_file(path)?)),
-        None => ConfigSource::Routerd(ConfigWatcher::from_routerd(
-            rt.address_of("routerd"),
-            "ospf",
-        )),
-    };
+    let config = ConfigSource(rt.config()?);
     let rib = rt.rib_publisher(rib::hello());
     let ifs = rt.interfaces();
     let (tx, rx) = mpsc::channel(16);

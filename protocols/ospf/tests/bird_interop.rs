@@ -28,28 +28,15 @@ fn find_bin(env: &str, name: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
         return Some(PathBuf::from(p));
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs: Vec<PathBuf> = vec![];
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        dirs.push(PathBuf::from(t));
-    }
-    dirs.push(manifest.join("../../target"));
-    // Helpers' and CI's per-crate target directories.
-    if let Ok(rd) = std::fs::read_dir("/work") {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("target") {
-                dirs.push(e.path());
-            }
-        }
-    }
-    let mut found: Vec<PathBuf> = dirs
-        .into_iter()
-        .flat_map(|d| [d.join("debug").join(name), d.join("release").join(name)])
-        .filter(|p| p.is_file())
-        .collect();
-    // The newest build wins.
-    found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    found.pop()
+    // The workspace's other binaries sit beside this crate's (deploy/test-all.sh builds
+    // them all before the tests run).
+    let p = Path::new(env!("CARGO_BIN_EXE_oxr-ospf")).with_file_name(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    Some(p)
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -163,7 +163,12 @@ impl AsPath {
         if asns.is_empty() {
             return AsPath::default();
         }
-        AsPath { segments: vec![AsSegment { kind: SegmentType::Sequence, asns }] }
+        AsPath {
+            segments: vec![AsSegment {
+                kind: SegmentType::Sequence,
+                asns,
+            }],
+        }
     }
 
     /// Path length for the decision process (RFC 4271 9.1.2.2 a): an AS_SET
@@ -222,14 +227,19 @@ impl AsPath {
             }
             _ => self.segments.insert(
                 0,
-                AsSegment { kind: SegmentType::Sequence, asns: vec![asn; count.min(255)] },
+                AsSegment {
+                    kind: SegmentType::Sequence,
+                    asns: vec![asn; count.min(255)],
+                },
             ),
         }
     }
 
     /// Whether any AS number needs 4 octets.
     pub fn has_4byte(&self) -> bool {
-        self.segments.iter().any(|s| s.asns.iter().any(|&a| a > 0xffff))
+        self.segments
+            .iter()
+            .any(|s| s.asns.iter().any(|&a| a > 0xffff))
     }
 
     /// Encodes the segments; `four_octet` picks the AS width, and in 2-octet
@@ -304,7 +314,10 @@ impl AsPath {
                 }
                 _ => {
                     let take = keep.min(s.asns.len());
-                    out.push(AsSegment { kind: s.kind, asns: s.asns[..take].to_vec() });
+                    out.push(AsSegment {
+                        kind: s.kind,
+                        asns: s.asns[..take].to_vec(),
+                    });
                     keep -= take;
                 }
             }
@@ -587,7 +600,13 @@ impl PathAttributes {
 
     /// Encodes every attribute (the UPDATE's Path Attributes field).
     pub fn encode(&self, four_octet_as: bool, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        self.encode_with(EncodeOptions { four_octet_as, skip_mp: false }, out)
+        self.encode_with(
+            EncodeOptions {
+                four_octet_as,
+                skip_mp: false,
+            },
+            out,
+        )
     }
 
     /// Encodes with options. MP attributes go first (RFC 7606 section 5.1),
@@ -724,4 +743,17 @@ fn put(out: &mut Vec<u8>, flags: u8, type_code: u8, value: &[u8]) -> Result<(), 
     }
     out.extend_from_slice(value);
     Ok(())
+}
+
+impl PathAttributes {
+    /// The per-route part stripped off, so the set can be interned and shared by
+    /// many prefixes: MP_REACH keeps its next hop but no NLRI, MP_UNREACH goes.
+    pub fn for_rib(&self) -> PathAttributes {
+        let mut a = self.clone();
+        if let Some(mp) = &mut a.mp_reach {
+            mp.nlri.clear();
+        }
+        a.mp_unreach = None;
+        a
+    }
 }

@@ -137,7 +137,10 @@ impl Capability {
                 let afi = r.u16().ok_or(bad.clone())?;
                 let _reserved = r.u8();
                 let safi = r.u8().ok_or(bad)?;
-                Capability::Multiprotocol(AfiSafi { afi: Afi(afi), safi: Safi(safi) })
+                Capability::Multiprotocol(AfiSafi {
+                    afi: Afi(afi),
+                    safi: Safi(safi),
+                })
             }
             code::ROUTE_REFRESH => {
                 if !value.is_empty() {
@@ -152,7 +155,7 @@ impl Capability {
                 Capability::FourOctetAs(r.u32().ok_or(bad)?)
             }
             code::GRACEFUL_RESTART => {
-                if value.len() < 2 || (value.len() - 2) % 4 != 0 {
+                if value.len() < 2 || !(value.len() - 2).is_multiple_of(4) {
                     return Err(bad);
                 }
                 let v = r.u16().ok_or(bad.clone())?;
@@ -162,7 +165,10 @@ impl Capability {
                     let safi = r.u8().ok_or(bad.clone())?;
                     let flags = r.u8().ok_or(bad.clone())?;
                     families.push(GracefulRestartFamily {
-                        afi_safi: AfiSafi { afi: Afi(afi), safi: Safi(safi) },
+                        afi_safi: AfiSafi {
+                            afi: Afi(afi),
+                            safi: Safi(safi),
+                        },
                         flags,
                     });
                 }
@@ -172,7 +178,10 @@ impl Capability {
                     families,
                 })
             }
-            _ => Capability::Unknown { code, value: value.to_vec() },
+            _ => Capability::Unknown {
+                code,
+                value: value.to_vec(),
+            },
         })
     }
 }

@@ -86,7 +86,10 @@ impl Header {
         if length < min || length > max {
             return Err(DecodeError::BadLength(length));
         }
-        Ok(Header { length, message_type })
+        Ok(Header {
+            length,
+            message_type,
+        })
     }
 }
 

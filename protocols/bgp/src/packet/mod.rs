@@ -13,6 +13,7 @@ pub mod error;
 pub mod header;
 pub mod notification;
 pub mod open;
+pub mod pack;
 pub mod update;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -64,9 +65,15 @@ pub struct AfiSafi {
 
 impl AfiSafi {
     /// IPv4 unicast, the family of the plain UPDATE NLRI fields.
-    pub const IPV4_UNICAST: AfiSafi = AfiSafi { afi: Afi::IPV4, safi: Safi::UNICAST };
+    pub const IPV4_UNICAST: AfiSafi = AfiSafi {
+        afi: Afi::IPV4,
+        safi: Safi::UNICAST,
+    };
     /// IPv6 unicast (RFC 4760 + RFC 2545).
-    pub const IPV6_UNICAST: AfiSafi = AfiSafi { afi: Afi::IPV6, safi: Safi::UNICAST };
+    pub const IPV6_UNICAST: AfiSafi = AfiSafi {
+        afi: Afi::IPV6,
+        safi: Safi::UNICAST,
+    };
 
     /// Whether this crate can decode NLRI of this family.
     pub fn is_supported(self) -> bool {
@@ -110,6 +117,8 @@ impl Default for SessionContext {
 }
 
 /// A BGP message.
+// UPDATE dominates the traffic; boxing it would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// OPEN (type 1).
@@ -170,7 +179,10 @@ impl Message {
                         .first()
                         .map(|d| d.reason)
                         .unwrap_or(UpdateErrorKind::MalformedAttributeList);
-                    return Err(DecodeError::Update { kind, notification: kind.notification() });
+                    return Err(DecodeError::Update {
+                        kind,
+                        notification: kind.notification(),
+                    });
                 }
                 UpdateOutcome::TreatAsWithdraw { reason, .. } => {
                     return Err(DecodeError::Update {
@@ -178,8 +190,14 @@ impl Message {
                         notification: reason.notification(),
                     })
                 }
-                UpdateOutcome::SessionReset { notification, reason } => {
-                    return Err(DecodeError::Update { kind: reason, notification })
+                UpdateOutcome::SessionReset {
+                    notification,
+                    reason,
+                } => {
+                    return Err(DecodeError::Update {
+                        kind: reason,
+                        notification,
+                    })
                 }
             },
             MessageType::Notification => Message::Notification(Notification::decode_body(body)?),
@@ -220,7 +238,13 @@ impl RouteRefresh {
         if !r.is_empty() {
             return Err(DecodeError::BadRouteRefreshLength);
         }
-        Ok(RouteRefresh { afi_safi: AfiSafi { afi: Afi(afi), safi: Safi(safi) }, subtype })
+        Ok(RouteRefresh {
+            afi_safi: AfiSafi {
+                afi: Afi(afi),
+                safi: Safi(safi),
+            },
+            subtype,
+        })
     }
 }
 
@@ -259,7 +283,8 @@ impl<'a> Reader<'a> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     pub(crate) fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     pub(crate) fn ipv4(&mut self) -> Option<Ipv4Addr> {
         self.u32().map(Ipv4Addr::from)
@@ -299,7 +324,11 @@ pub fn decode_ipv4_prefixes(buf: &[u8], out: &mut Vec<Ipv4Net>) -> Result<(), Pr
         let mut a = [0u8; 4];
         a[..n].copy_from_slice(bytes);
         let addr = u32::from_be_bytes(a);
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        };
         // Length checked above, so the constructor cannot fail.
         if let Ok(p) = Ipv4Net::new(Ipv4Addr::from(addr & mask), len) {
             out.push(p);
@@ -322,7 +351,11 @@ pub fn decode_ipv6_prefixes(buf: &[u8], out: &mut Vec<Ipv6Net>) -> Result<(), Pr
         let mut a = [0u8; 16];
         a[..n].copy_from_slice(bytes);
         let addr = u128::from_be_bytes(a);
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len))
+        };
         if let Ok(p) = Ipv6Net::new(Ipv6Addr::from(addr & mask), len) {
             out.push(p);
         }

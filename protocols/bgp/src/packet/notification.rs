@@ -80,7 +80,11 @@ pub struct Notification {
 impl Notification {
     /// Builds a notification.
     pub fn new(code: u8, subcode: u8, data: Vec<u8>) -> Self {
-        Notification { code, subcode, data }
+        Notification {
+            code,
+            subcode,
+            data,
+        }
     }
 
     /// Cease with the given subcode.

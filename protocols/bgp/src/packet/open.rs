@@ -51,8 +51,16 @@ pub struct Open {
 impl Open {
     /// An OPEN for `asn` (filling My AS with AS_TRANS and adding the 4-octet AS
     /// capability as RFC 6793 requires).
-    pub fn new(asn: u32, hold_time: u16, bgp_id: Ipv4Addr, mut capabilities: Vec<Capability>) -> Self {
-        if !capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_))) {
+    pub fn new(
+        asn: u32,
+        hold_time: u16,
+        bgp_id: Ipv4Addr,
+        mut capabilities: Vec<Capability>,
+    ) -> Self {
+        if !capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::FourOctetAs(_)))
+        {
             capabilities.push(Capability::FourOctetAs(asn));
         }
         Open {
@@ -125,8 +133,8 @@ impl Open {
         if !caps.is_empty() {
             push_param(&mut params, &caps);
         }
-        out[len_pos] =
-            u8::try_from(params.len()).map_err(|_| EncodeError::FieldTooLong("optional parameters"))?;
+        out[len_pos] = u8::try_from(params.len())
+            .map_err(|_| EncodeError::FieldTooLong("optional parameters"))?;
         out.extend_from_slice(&params);
         Ok(())
     }
@@ -157,11 +165,19 @@ impl Open {
             while !c.is_empty() {
                 let code = c.u8().ok_or(short.clone())?;
                 let len = c.u8().ok_or(DecodeError::MalformedCapability(code))?;
-                let val = c.take(usize::from(len)).ok_or(DecodeError::MalformedCapability(code))?;
+                let val = c
+                    .take(usize::from(len))
+                    .ok_or(DecodeError::MalformedCapability(code))?;
                 capabilities.push(Capability::decode(code, val)?);
             }
         }
-        Ok(Open { version, my_as, hold_time, bgp_id, capabilities })
+        Ok(Open {
+            version,
+            my_as,
+            hold_time,
+            bgp_id,
+            capabilities,
+        })
     }
 }
 

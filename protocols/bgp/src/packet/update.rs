@@ -52,7 +52,10 @@ impl Update {
         if *a == PathAttributes::default() {
             return Some(AfiSafi::IPV4_UNICAST);
         }
-        let only_unreach = PathAttributes { mp_unreach: a.mp_unreach.clone(), ..Default::default() };
+        let only_unreach = PathAttributes {
+            mp_unreach: a.mp_unreach.clone(),
+            ..Default::default()
+        };
         match &a.mp_unreach {
             Some(mp) if mp.withdrawn.is_empty() && *a == only_unreach => Some(mp.afi_safi),
             _ => None,
@@ -233,19 +236,39 @@ impl UpdateErrorKind {
     pub fn severity(self) -> Severity {
         use UpdateErrorKind::*;
         match self {
-            LengthInconsistent | InvalidWithdrawn | InvalidNlri | DuplicateMpAttribute
-            | UnrecognizedWellKnown | MalformedMpReach | MalformedMpUnreach
+            LengthInconsistent
+            | InvalidWithdrawn
+            | InvalidNlri
+            | DuplicateMpAttribute
+            | UnrecognizedWellKnown
+            | MalformedMpReach
+            | MalformedMpUnreach
             | MalformedAttributeList => Severity::SessionReset,
-            AttributeHeaderTruncated | AttributeLengthOverrun | BadAttributeFlags
-            | MissingOrigin | MissingAsPath | MissingNextHop | MalformedOrigin
-            | MalformedAsPath | MalformedNextHop | MalformedMed | MalformedLocalPref
-            | MalformedCommunities | MalformedOriginatorId | MalformedClusterList
-            | MalformedExtendedCommunities | MalformedLargeCommunities => {
-                Severity::TreatAsWithdraw
-            }
-            DuplicateAttribute | LocalPrefFromEbgp | MalformedAtomicAggregate
-            | MalformedAggregator | OriginatorIdFromEbgp | ClusterListFromEbgp
-            | UnnegotiatedFamily | MalformedAs4Path | MalformedAs4Aggregator
+            AttributeHeaderTruncated
+            | AttributeLengthOverrun
+            | BadAttributeFlags
+            | MissingOrigin
+            | MissingAsPath
+            | MissingNextHop
+            | MalformedOrigin
+            | MalformedAsPath
+            | MalformedNextHop
+            | MalformedMed
+            | MalformedLocalPref
+            | MalformedCommunities
+            | MalformedOriginatorId
+            | MalformedClusterList
+            | MalformedExtendedCommunities
+            | MalformedLargeCommunities => Severity::TreatAsWithdraw,
+            DuplicateAttribute
+            | LocalPrefFromEbgp
+            | MalformedAtomicAggregate
+            | MalformedAggregator
+            | OriginatorIdFromEbgp
+            | ClusterListFromEbgp
+            | UnnegotiatedFamily
+            | MalformedAs4Path
+            | MalformedAs4Aggregator
             | As4AttributeFromNewSpeaker => Severity::AttributeDiscard,
         }
     }
@@ -263,9 +286,14 @@ impl UpdateErrorKind {
             MalformedAsPath => sub::MALFORMED_AS_PATH,
             MalformedNextHop => sub::INVALID_NEXT_HOP,
             MalformedAtomicAggregate | MalformedMed | MalformedLocalPref => sub::ATTRIBUTE_LENGTH,
-            MalformedAggregator | MalformedCommunities | MalformedOriginatorId
-            | MalformedClusterList | MalformedExtendedCommunities | MalformedLargeCommunities
-            | MalformedAs4Path | MalformedAs4Aggregator => sub::OPTIONAL_ATTRIBUTE,
+            MalformedAggregator
+            | MalformedCommunities
+            | MalformedOriginatorId
+            | MalformedClusterList
+            | MalformedExtendedCommunities
+            | MalformedLargeCommunities
+            | MalformedAs4Path
+            | MalformedAs4Aggregator => sub::OPTIONAL_ATTRIBUTE,
             _ => sub::MALFORMED_ATTRIBUTE_LIST,
         };
         Notification::new(code::UPDATE_MESSAGE, s, Vec::new())
@@ -347,7 +375,10 @@ impl Faults {
 }
 
 fn reset(kind: UpdateErrorKind) -> UpdateOutcome {
-    UpdateOutcome::SessionReset { notification: kind.notification(), reason: kind }
+    UpdateOutcome::SessionReset {
+        notification: kind.notification(),
+        reason: kind,
+    }
 }
 
 /// Decodes an UPDATE body (the bytes after the header) applying RFC 7606.
@@ -356,10 +387,18 @@ pub fn decode_update(body: &[u8], ctx: &SessionContext) -> UpdateOutcome {
     use UpdateErrorKind::*;
     let mut r = Reader::new(body);
     // RFC 7606 section 4: lengths that disagree with the message reset the session.
-    let Some(wlen) = r.u16() else { return reset(LengthInconsistent) };
-    let Some(wbytes) = r.take(usize::from(wlen)) else { return reset(LengthInconsistent) };
-    let Some(alen) = r.u16() else { return reset(LengthInconsistent) };
-    let Some(abytes) = r.take(usize::from(alen)) else { return reset(LengthInconsistent) };
+    let Some(wlen) = r.u16() else {
+        return reset(LengthInconsistent);
+    };
+    let Some(wbytes) = r.take(usize::from(wlen)) else {
+        return reset(LengthInconsistent);
+    };
+    let Some(alen) = r.u16() else {
+        return reset(LengthInconsistent);
+    };
+    let Some(abytes) = r.take(usize::from(alen)) else {
+        return reset(LengthInconsistent);
+    };
     let nlri_bytes = r.rest();
 
     let mut withdrawn = Vec::new();
@@ -384,7 +423,9 @@ pub fn decode_update(body: &[u8], ctx: &SessionContext) -> UpdateOutcome {
             faults.add(0, AttributeHeaderTruncated);
             break;
         }
-        let (Some(flags), Some(t)) = (a.u8(), a.u8()) else { break };
+        let (Some(flags), Some(t)) = (a.u8(), a.u8()) else {
+            break;
+        };
         let len = if flags & FLAG_EXTENDED_LENGTH != 0 {
             match a.u16() {
                 Some(l) => usize::from(l),
@@ -420,9 +461,15 @@ pub fn decode_update(body: &[u8], ctx: &SessionContext) -> UpdateOutcome {
                 continue;
             }
         }
-        if let Err(kind) =
-            decode_attribute(t, flags, val, ctx, &mut attrs, &mut as4_path, &mut as4_aggregator)
-        {
+        if let Err(kind) = decode_attribute(
+            t,
+            flags,
+            val,
+            ctx,
+            &mut attrs,
+            &mut as4_path,
+            &mut as4_aggregator,
+        ) {
             faults.add(t, kind);
         }
     }
@@ -456,11 +503,18 @@ pub fn decode_update(body: &[u8], ctx: &SessionContext) -> UpdateOutcome {
         }
         return UpdateOutcome::TreatAsWithdraw { prefixes, reason };
     }
-    let update = Update { withdrawn, attributes: attrs, nlri };
+    let update = Update {
+        withdrawn,
+        attributes: attrs,
+        nlri,
+    };
     if faults.discarded.is_empty() {
         UpdateOutcome::Parsed(update)
     } else {
-        UpdateOutcome::AttributeDiscard { update, discarded: faults.discarded }
+        UpdateOutcome::AttributeDiscard {
+            update,
+            discarded: faults.discarded,
+        }
     }
 }
 
@@ -502,7 +556,9 @@ fn decode_attribute(
     use UpdateErrorKind::*;
     match t {
         tc::ORIGIN => {
-            let [v] = val else { return Err(MalformedOrigin) };
+            let [v] = val else {
+                return Err(MalformedOrigin);
+            };
             attrs.origin = Some(Origin::from_u8(*v).ok_or(MalformedOrigin)?);
         }
         tc::AS_PATH => {
@@ -541,7 +597,7 @@ fn decode_attribute(
             attrs.aggregator = Some(Aggregator { asn, address });
         }
         tc::COMMUNITIES => {
-            if val.is_empty() || val.len() % 4 != 0 {
+            if val.is_empty() || !val.len().is_multiple_of(4) {
                 return Err(MalformedCommunities);
             }
             attrs.communities = val
@@ -557,7 +613,7 @@ fn decode_attribute(
             attrs.originator_id = Some(Ipv4Addr::from(id));
         }
         tc::CLUSTER_LIST => {
-            if val.is_empty() || val.len() % 4 != 0 {
+            if val.is_empty() || !val.len().is_multiple_of(4) {
                 return Err(MalformedClusterList);
             }
             if ctx.ebgp {
@@ -571,7 +627,7 @@ fn decode_attribute(
         tc::MP_REACH_NLRI => attrs.mp_reach = decode_mp_reach(val, ctx)?,
         tc::MP_UNREACH_NLRI => attrs.mp_unreach = decode_mp_unreach(val, ctx)?,
         tc::EXTENDED_COMMUNITIES => {
-            if val.is_empty() || val.len() % 8 != 0 {
+            if val.is_empty() || !val.len().is_multiple_of(8) {
                 return Err(MalformedExtendedCommunities);
             }
             attrs.extended_communities = val
@@ -584,7 +640,7 @@ fn decode_attribute(
                 .collect();
         }
         tc::LARGE_COMMUNITIES => {
-            if val.is_empty() || val.len() % 12 != 0 {
+            if val.is_empty() || !val.len().is_multiple_of(12) {
                 return Err(MalformedLargeCommunities);
             }
             attrs.large_communities = val
@@ -632,7 +688,10 @@ fn decode_attribute(
 fn mp_family(r: &mut Reader<'_>, ctx: &SessionContext) -> Result<(AfiSafi, bool), ()> {
     let afi = r.u16().ok_or(())?;
     let safi = r.u8().ok_or(())?;
-    let f = AfiSafi { afi: Afi(afi), safi: Safi(safi) };
+    let f = AfiSafi {
+        afi: Afi(afi),
+        safi: Safi(safi),
+    };
     Ok((f, f.is_supported() && ctx.has_family(f)))
 }
 
@@ -648,16 +707,24 @@ fn decode_mp_reach(val: &[u8], ctx: &SessionContext) -> Result<Option<MpReach>, 
     let mut n = Reader::new(nh);
     let next_hop = match (afi_safi.afi, nh_len) {
         (Afi::IPV4, 4) => MpNextHop::V4(n.ipv4().ok_or(MalformedMpReach)?),
-        (Afi::IPV6, 16) => MpNextHop::V6 { global: ipv6(&mut n)?, link_local: None },
-        (Afi::IPV6, 32) => {
-            MpNextHop::V6 { global: ipv6(&mut n)?, link_local: Some(ipv6(&mut n)?) }
-        }
+        (Afi::IPV6, 16) => MpNextHop::V6 {
+            global: ipv6(&mut n)?,
+            link_local: None,
+        },
+        (Afi::IPV6, 32) => MpNextHop::V6 {
+            global: ipv6(&mut n)?,
+            link_local: Some(ipv6(&mut n)?),
+        },
         _ => return Err(MalformedMpReach),
     };
     let _reserved = r.u8().ok_or(MalformedMpReach)?;
     let mut nlri = Vec::new();
     decode_prefixes(afi_safi, r.rest(), &mut nlri).map_err(|_| MalformedMpReach)?;
-    Ok(Some(MpReach { afi_safi, next_hop, nlri }))
+    Ok(Some(MpReach {
+        afi_safi,
+        next_hop,
+        nlri,
+    }))
 }
 
 fn ipv6(r: &mut Reader<'_>) -> Result<Ipv6Addr, UpdateErrorKind> {
@@ -676,5 +743,8 @@ fn decode_mp_unreach(
     }
     let mut withdrawn = Vec::new();
     decode_prefixes(afi_safi, r.rest(), &mut withdrawn).map_err(|_| MalformedMpUnreach)?;
-    Ok(Some(MpUnreach { afi_safi, withdrawn }))
+    Ok(Some(MpUnreach {
+        afi_safi,
+        withdrawn,
+    }))
 }

@@ -1,0 +1,339 @@
+//! End-to-end harness: namespaces and veths that clean up after
+//! themselves, virtual routers started through oxr-routerd, one-shot oxrsh, and polling of
+//! the kernel's tables with a deadline.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// True when the tests may create namespaces; otherwise prints a visible skip line.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        true
+    } else {
+        eprintln!("SKIPPED (needs root): {test}");
+        println!("SKIPPED (needs root): {test}");
+        false
+    }
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command and returns (success, stdout, stderr).
+pub fn try_run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} {args:?}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A network namespace, deleted (with every process still in it) when dropped.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: &str) -> Netns {
+        let _ = try_run("ip", &["netns", "del", name]);
+        run("ip", &["netns", "add", name]);
+        let ns = Netns {
+            name: name.to_string(),
+        };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n NS ARGS...`
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> (bool, String, String) {
+        let mut all = vec!["netns", "exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        try_run("ip", &all)
+    }
+
+    /// Kernel routes with oxr's protocol tag, one line each, sorted.
+    pub fn oxr_routes(&self, family: &str) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .ip(&[family, "route", "show", "proto", "201"])
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// Destination prefixes of oxr's kernel routes, sorted.
+    pub fn oxr_prefixes(&self, family: &str) -> Vec<String> {
+        self.oxr_routes(family)
+            .iter()
+            // A multipath route continues on "nexthop via ..." lines of its own.
+            .filter(|l| !l.starts_with("nexthop"))
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                // "blackhole 10.0.0.0/8 ..." and "unreachable ..." put the type first.
+                match words.first() {
+                    Some(&"blackhole") | Some(&"unreachable") | Some(&"prohibit") => {
+                        words.get(1).copied().unwrap_or_default().to_string()
+                    }
+                    _ => words.first().copied().unwrap_or_default().to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// Pids of processes running inside the namespace.
+    pub fn pids(&self) -> Vec<i32> {
+        let (_, out, _) = try_run("ip", &["netns", "pids", &self.name]);
+        out.split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = try_run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// Creates a veth pair with one end in each namespace.
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
+    // Temporary names in the host namespace, unique across the tests of this process.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp_a = format!("v{}a{n}", std::process::id() % 100000);
+    let tmp_b = format!("v{}b{n}", std::process::id() % 100000);
+    run(
+        "ip",
+        &[
+            "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b,
+        ],
+    );
+    run(
+        "ip",
+        &["link", "set", &tmp_a, "netns", &a.name, "name", a_if],
+    );
+    run(
+        "ip",
+        &["link", "set", &tmp_b, "netns", &b.name, "name", b_if],
+    );
+}
+
+/// Directory of the workspace's built binaries (target/debug).
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_oxr-routerd"))
+        .parent()
+        .expect("binary has a directory")
+        .to_path_buf()
+}
+
+/// One virtual router: oxr-routerd running in a namespace with its own run directory.
+pub struct Router {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub child: Child,
+}
+
+impl Router {
+    /// Starts oxr-routerd for `config` inside `ns`; waits until every process is running.
+    pub fn start(ns: &Netns, name: &str, config: &str, base: &Path, extra: &[&str]) -> Router {
+        let run_dir = base.join(name);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let cfg = base.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).unwrap();
+        let log = std::fs::File::create(base.join(format!("{name}-routerd.log"))).unwrap();
+        let mut cmd = Command::new(bin_dir().join("oxr-routerd"));
+        cmd.args(["--config", cfg.to_str().unwrap(), "--name", name])
+            .args(["--run-dir", run_dir.to_str().unwrap(), "--netns", &ns.name])
+            .args(extra)
+            .env("OXR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = cmd.spawn().expect("starting oxr-routerd");
+        let r = Router {
+            name: name.to_string(),
+            run_dir,
+            child,
+        };
+        r.wait_running(Duration::from_secs(20));
+        r
+    }
+
+    /// `oxrsh --run-dir DIR -c CMD` -> (success, stdout, stderr).
+    pub fn sh(&self, commands: &[&str]) -> (bool, String, String) {
+        let mut args = vec![
+            "--run-dir".to_string(),
+            self.run_dir.to_str().unwrap().to_string(),
+        ];
+        for c in commands {
+            args.push("-c".into());
+            args.push((*c).to_string());
+        }
+        let out = Command::new(bin_dir().join("oxrsh"))
+            .args(&args)
+            .output()
+            .expect("running oxrsh");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `show processes | json` as (name, pid, state).
+    pub fn processes(&self) -> Vec<(String, u32, String)> {
+        let (ok, out, err) = self.sh(&["show processes | json"]);
+        if !ok {
+            return Vec::new();
+        }
+        let v: serde_json::Value = match serde_json::from_str(&out) {
+            Ok(v) => v,
+            Err(_) => panic!("show processes | json is not JSON: {out}{err}"),
+        };
+        let list = v
+            .get("processes")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .or_else(|| v.as_array().cloned())
+            .unwrap_or_default();
+        list.iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    p["pid"].as_u64().unwrap_or_default() as u32,
+                    p["state"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn pid_of(&self, process: &str) -> Option<u32> {
+        self.processes()
+            .into_iter()
+            .find(|(n, _, s)| n == process && s == "running")
+            .map(|(_, pid, _)| pid)
+    }
+
+    /// Waits until routerd answers and every process it lists is running.
+    pub fn wait_running(&self, timeout: Duration) {
+        let ok = wait_until(timeout, || {
+            let ps = self.processes();
+            !ps.is_empty() && ps.iter().all(|(_, _, s)| s == "running")
+        });
+        assert!(
+            ok,
+            "router {} did not come up: {:?}\n{}",
+            self.name,
+            self.processes(),
+            self.logs()
+        );
+    }
+
+    /// The tail of every log in the run directory, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let parent = self.run_dir.parent().unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.run_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        files.push(parent.join(format!("{}-routerd.log", self.name)));
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                out.push_str(&format!("--- {}\n", f.display()));
+                for l in tail.into_iter().rev() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("oxr-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("OXR_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,1346 @@
+//! The kernel backend: the Linux FIB over rtnetlink.
+//!
+//! - Every route and nexthop object carries oxr's route protocol (`fea.route-protocol`).
+//! - Next hops are kernel nexthop objects (ids from [`FIRST_NH_ID`]), shared and refcounted;
+//!   an ECMP route points at a nexthop-group object; routes carry only `RTA_NH_ID`.
+//! - Many messages go in one `sendmsg` (see [`NlSocket::transact`]); nexthop objects a batch
+//!   needs are created in front of the routes that use them, in the same datagrams.
+//! - At start the kernel's oxr routes and nexthop objects are adopted as unconfirmed state
+//!   ([`KernelState::adopt`]), so a restart changes nothing in the kernel.
+//!
+//! [`KernelState`] decides (pure: ops -> netlink messages, acks -> new state);
+//! [`KernelBackend`] only moves its messages through the socket.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::{
+    Action, BackendError, BackendOptions, BackendStatus, FibBackend, FibOp, Nexthop, Route,
+};
+use crate::netlink::{errno_text, NlSocket, RtMessage};
+use crate::nexthop::{
+    GroupMember, NexthopMessage, AF_INET, AF_INET6, AF_UNSPEC, RTM_DELNEXTHOP, RTM_GETNEXTHOP,
+    RTM_NEWNEXTHOP,
+};
+
+/// oxr's nexthop object ids start here, clear of ids other software picks.
+pub const FIRST_NH_ID: u32 = 1_000_000;
+
+const RT_TABLE_MAIN: u8 = RouteHeader::RT_TABLE_MAIN;
+
+/// A single next hop object's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NhKey {
+    /// `AF_INET`/`AF_INET6`: the gateway's family, or the route's when on-link.
+    pub family: u8,
+    pub gateway: Option<IpAddr>,
+    pub ifindex: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NhObject {
+    Single {
+        key: NhKey,
+        refs: u32,
+    },
+    Group {
+        members: Vec<GroupMember>,
+        refs: u32,
+    },
+}
+
+impl NhObject {
+    fn refs_mut(&mut self) -> &mut u32 {
+        match self {
+            NhObject::Single { refs, .. } | NhObject::Group { refs, .. } => refs,
+        }
+    }
+    fn refs(&self) -> u32 {
+        match self {
+            NhObject::Single { refs, .. } | NhObject::Group { refs, .. } => *refs,
+        }
+    }
+}
+
+/// Nexthop objects and groups with their reference counts (routes using an object, plus
+/// groups containing it).
+#[derive(Debug, Default)]
+pub struct NexthopTable {
+    singles: HashMap<NhKey, u32>,
+    groups: HashMap<Vec<GroupMember>, u32>,
+    objects: HashMap<u32, NhObject>,
+    next_id: u32,
+    /// Objects whose count dropped to zero; deleted by [`NexthopTable::collect_garbage`]
+    /// unless reused first.
+    candidates: Vec<u32>,
+}
+
+/// A route's next hops in canonical form: one object, or a group of (object, weight).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canonical {
+    Single(NhKey),
+    Group(Vec<(NhKey, u16)>),
+}
+
+/// Checks a route's next hops and puts them in canonical form (sorted, duplicates merged).
+pub fn canonical(prefix: &IpNet, nexthops: &[Nexthop]) -> Result<Canonical, String> {
+    if nexthops.is_empty() {
+        return Err("forward route without next hops".into());
+    }
+    let route_family = family_of(prefix.addr());
+    let mut keys: Vec<(NhKey, u16)> = Vec::with_capacity(nexthops.len());
+    for nh in nexthops {
+        if nh.ifindex == 0 {
+            return Err(format!(
+                "next hop {} has no interface (the RIB must resolve it)",
+                nh.gateway.map(|g| g.to_string()).unwrap_or_default()
+            ));
+        }
+        let family = match nh.gateway {
+            Some(g) => family_of(g),
+            None => route_family,
+        };
+        if route_family == AF_INET6 && family == AF_INET {
+            return Err(format!("IPv6 route {prefix} via an IPv4 gateway"));
+        }
+        let key = NhKey {
+            family,
+            gateway: nh.gateway,
+            ifindex: nh.ifindex,
+        };
+        if !keys.iter().any(|(k, _)| *k == key) {
+            keys.push((key, nh.weight.clamp(1, 256)));
+        }
+    }
+    if keys.len() == 1 {
+        return Ok(Canonical::Single(keys[0].0));
+    }
+    keys.sort();
+    Ok(Canonical::Group(keys))
+}
+
+fn family_of(a: IpAddr) -> u8 {
+    if a.is_ipv4() {
+        AF_INET
+    } else {
+        AF_INET6
+    }
+}
+
+impl NexthopTable {
+    fn new() -> Self {
+        NexthopTable {
+            next_id: FIRST_NH_ID,
+            ..Default::default()
+        }
+    }
+
+    /// The object id for `c` if it exists (no change).
+    pub fn lookup(&self, c: &Canonical) -> Option<u32> {
+        match c {
+            Canonical::Single(k) => self.singles.get(k).copied(),
+            Canonical::Group(members) => {
+                let mut g = Vec::with_capacity(members.len());
+                for (k, w) in members {
+                    g.push(GroupMember {
+                        id: *self.singles.get(k)?,
+                        weight: *w,
+                    });
+                }
+                g.sort();
+                self.groups.get(&g).copied()
+            }
+        }
+    }
+
+    fn alloc_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(FIRST_NH_ID);
+        id
+    }
+
+    fn acquire_single(&mut self, key: NhKey, protocol: u8, out: &mut Vec<RtMessage>) -> u32 {
+        if let Some(&id) = self.singles.get(&key) {
+            if let Some(o) = self.objects.get_mut(&id) {
+                *o.refs_mut() += 1;
+            }
+            return id;
+        }
+        let id = self.alloc_id();
+        self.singles.insert(key, id);
+        self.objects.insert(id, NhObject::Single { key, refs: 1 });
+        out.push(nexthop_add_message(protocol, id, &key));
+        id
+    }
+
+    /// Takes a reference on the object for `c`, creating it (and its members) if needed;
+    /// creation messages are appended to `out` in dependency order.
+    pub fn acquire(&mut self, c: &Canonical, protocol: u8, out: &mut Vec<RtMessage>) -> u32 {
+        match c {
+            Canonical::Single(k) => self.acquire_single(*k, protocol, out),
+            Canonical::Group(members) => {
+                if let Some(id) = self.lookup(c) {
+                    if let Some(o) = self.objects.get_mut(&id) {
+                        *o.refs_mut() += 1;
+                    }
+                    return id;
+                }
+                // The group holds one reference on each member.
+                let mut g: Vec<GroupMember> = members
+                    .iter()
+                    .map(|(k, w)| GroupMember {
+                        id: self.acquire_single(*k, protocol, out),
+                        weight: *w,
+                    })
+                    .collect();
+                g.sort();
+                let id = self.alloc_id();
+                out.push(group_add_message(protocol, id, &g));
+                self.groups.insert(g.clone(), id);
+                self.objects.insert(
+                    id,
+                    NhObject::Group {
+                        members: g,
+                        refs: 1,
+                    },
+                );
+                id
+            }
+        }
+    }
+
+    /// Drops a reference; an object left unused becomes a garbage candidate.
+    pub fn release(&mut self, id: u32) {
+        if let Some(o) = self.objects.get_mut(&id) {
+            let r = o.refs_mut();
+            *r = r.saturating_sub(1);
+            if *r == 0 {
+                self.candidates.push(id);
+            }
+        }
+    }
+
+    /// Removes unused objects; returns their ids, groups before the singles they contained.
+    pub fn collect_garbage(&mut self) -> Vec<u32> {
+        let mut groups = Vec::new();
+        let mut singles = Vec::new();
+        while let Some(id) = self.candidates.pop() {
+            if self.objects.get(&id).is_none_or(|o| o.refs() != 0) {
+                continue;
+            }
+            match self.objects.remove(&id) {
+                Some(NhObject::Group { members, .. }) => {
+                    if self.groups.get(&members) == Some(&id) {
+                        self.groups.remove(&members);
+                    }
+                    for m in &members {
+                        self.release(m.id);
+                    }
+                    groups.push(id);
+                }
+                Some(NhObject::Single { key, .. }) => {
+                    if self.singles.get(&key) == Some(&id) {
+                        self.singles.remove(&key);
+                    }
+                    singles.push(id);
+                }
+                None => {}
+            }
+        }
+        groups.extend(singles);
+        groups
+    }
+
+    /// Reference count of object `id`.
+    pub fn refs(&self, id: u32) -> Option<u32> {
+        self.objects.get(&id).map(NhObject::refs)
+    }
+
+    /// Next hops of object `id` as routes report them.
+    pub fn nexthops_of(&self, id: u32) -> Vec<Nexthop> {
+        match self.objects.get(&id) {
+            Some(NhObject::Single { key, .. }) => vec![Nexthop {
+                gateway: key.gateway,
+                ifindex: key.ifindex,
+                weight: 1,
+            }],
+            Some(NhObject::Group { members, .. }) => members
+                .iter()
+                .filter_map(|m| match self.objects.get(&m.id) {
+                    Some(NhObject::Single { key, .. }) => Some(Nexthop {
+                        gateway: key.gateway,
+                        ifindex: key.ifindex,
+                        weight: m.weight,
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// (single objects, groups).
+    pub fn counts(&self) -> (u64, u64) {
+        let g = self
+            .objects
+            .values()
+            .filter(|o| matches!(o, NhObject::Group { .. }))
+            .count() as u64;
+        (self.objects.len() as u64 - g, g)
+    }
+}
+
+/// What an installed route points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A nexthop object or group.
+    Nh(u32),
+    Blackhole,
+    Reject,
+    /// Found at start without a nexthop object of ours (replaced when re-sent).
+    Foreign,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KRoute {
+    target: Target,
+    metric: u32,
+    proto: u16,
+    unconfirmed: bool,
+}
+
+/// `RTM_NEWROUTE` for `prefix` pointing at `target` (main table, oxr's protocol).
+pub fn route_add_message(protocol: u8, prefix: &IpNet, target: Target) -> RtMessage {
+    let mut m = route_header(protocol, prefix);
+    m.header.scope = RouteScope::Universe;
+    m.header.kind = match target {
+        Target::Blackhole => RouteType::BlackHole,
+        Target::Reject => RouteType::Unreachable,
+        Target::Nh(_) | Target::Foreign => RouteType::Unicast,
+    };
+    if let Target::Nh(id) = target {
+        m.attributes.push(RouteAttribute::NhId(id));
+    }
+    RtMessage::Route(RouteNetlinkMessage::NewRoute(m))
+}
+
+/// `RTM_DELROUTE` for oxr's route to `prefix` (any scope and type, oxr's protocol only).
+pub fn route_del_message(protocol: u8, prefix: &IpNet) -> RtMessage {
+    let mut m = route_header(protocol, prefix);
+    m.header.scope = RouteScope::NoWhere;
+    m.header.kind = RouteType::Unspec;
+    RtMessage::Route(RouteNetlinkMessage::DelRoute(m))
+}
+
+fn route_header(protocol: u8, prefix: &IpNet) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = match prefix {
+        IpNet::V4(_) => AddressFamily::Inet,
+        IpNet::V6(_) => AddressFamily::Inet6,
+    };
+    m.header.destination_prefix_length = prefix.prefix_len();
+    m.header.table = RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::from(protocol);
+    m.attributes
+        .push(RouteAttribute::Destination(RouteAddress::from(
+            prefix.network(),
+        )));
+    m
+}
+
+/// `RTM_NEWNEXTHOP` for a single next hop.
+pub fn nexthop_add_message(protocol: u8, id: u32, key: &NhKey) -> RtMessage {
+    RtMessage::Nexthop(
+        RTM_NEWNEXTHOP,
+        NexthopMessage {
+            family: key.family,
+            protocol,
+            id: Some(id),
+            oif: Some(key.ifindex),
+            gateway: key.gateway,
+            ..Default::default()
+        },
+    )
+}
+
+/// `RTM_NEWNEXTHOP` for a multipath group.
+pub fn group_add_message(protocol: u8, id: u32, members: &[GroupMember]) -> RtMessage {
+    RtMessage::Nexthop(
+        RTM_NEWNEXTHOP,
+        NexthopMessage {
+            family: AF_UNSPEC,
+            protocol,
+            id: Some(id),
+            group: members.to_vec(),
+            ..Default::default()
+        },
+    )
+}
+
+/// `RTM_DELNEXTHOP`.
+pub fn nexthop_del_message(id: u32) -> RtMessage {
+    RtMessage::Nexthop(
+        RTM_DELNEXTHOP,
+        NexthopMessage {
+            id: Some(id),
+            ..Default::default()
+        },
+    )
+}
+
+const ADD_FLAGS: u16 = NLM_F_CREATE | NLM_F_REPLACE;
+
+/// A route message in a plan and what to do with its answer.
+#[derive(Debug)]
+enum Pending {
+    Add {
+        op: usize,
+        prefix: IpNet,
+        target: Target,
+        metric: u32,
+        proto: u16,
+    },
+    Delete {
+        op: usize,
+        prefix: IpNet,
+    },
+}
+
+/// The messages for a set of ops (no prefix twice), and how to read their answers.
+#[derive(Debug)]
+pub struct Plan {
+    /// Nexthop objects to create first.
+    pub nexthops: Vec<RtMessage>,
+    /// Route messages, in op order.
+    pub routes: Vec<(RtMessage, u16)>,
+    pending: Vec<Pending>,
+    /// Results decided without the kernel (identical routes, invalid ops).
+    decided: Vec<Option<Result<(), String>>>,
+}
+
+/// The kernel backend's state and decisions, without I/O.
+#[derive(Debug)]
+pub struct KernelState {
+    protocol: u8,
+    routes: BTreeMap<IpNet, KRoute>,
+    nh: NexthopTable,
+    protos: Vec<String>,
+    proto_ids: HashMap<String, u16>,
+    v4: u64,
+    unconfirmed: u64,
+}
+
+impl KernelState {
+    /// Empty state for routes and objects tagged `protocol`.
+    pub fn new(protocol: u8) -> Self {
+        let mut s = KernelState {
+            protocol,
+            routes: BTreeMap::new(),
+            nh: NexthopTable::new(),
+            protos: Vec::new(),
+            proto_ids: HashMap::new(),
+            v4: 0,
+            unconfirmed: 0,
+        };
+        s.intern("");
+        s
+    }
+
+    fn intern(&mut self, p: &str) -> u16 {
+        if let Some(&i) = self.proto_ids.get(p) {
+            return i;
+        }
+        let i = u16::try_from(self.protos.len()).unwrap_or(0);
+        if i != 0 || self.protos.is_empty() {
+            self.protos.push(p.to_string());
+            self.proto_ids.insert(p.to_string(), i);
+        }
+        i
+    }
+
+    /// The nexthop table (for inspection).
+    pub fn nexthops(&self) -> &NexthopTable {
+        &self.nh
+    }
+
+    /// The nexthop object id the route for `prefix` uses.
+    pub fn target(&self, prefix: &IpNet) -> Option<Target> {
+        self.routes.get(prefix).map(|r| r.target)
+    }
+
+    /// Plans `ops`, which must not name a prefix twice.
+    pub fn plan(&mut self, ops: &[FibOp]) -> Plan {
+        let mut plan = Plan {
+            nexthops: Vec::new(),
+            routes: Vec::with_capacity(ops.len()),
+            pending: Vec::with_capacity(ops.len()),
+            decided: vec![None; ops.len()],
+        };
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                FibOp::Add(r) => self.plan_add(i, r, &mut plan),
+                FibOp::Delete(p) => {
+                    if self.routes.contains_key(p) {
+                        plan.routes.push((route_del_message(self.protocol, p), 0));
+                        plan.pending.push(Pending::Delete { op: i, prefix: *p });
+                    } else {
+                        plan.decided[i] = Some(Ok(()));
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    fn plan_add(&mut self, i: usize, r: &Route, plan: &mut Plan) {
+        let proto = self.intern(&r.protocol);
+        let canon = match r.action {
+            Action::Blackhole | Action::Reject => None,
+            Action::Forward => match canonical(&r.prefix, &r.nexthops) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    plan.decided[i] = Some(Err(e));
+                    return;
+                }
+            },
+        };
+        let existing = self.routes.get(&r.prefix).map(|k| k.target);
+        let same = match (&canon, existing) {
+            (None, Some(Target::Blackhole)) => r.action == Action::Blackhole,
+            (None, Some(Target::Reject)) => r.action == Action::Reject,
+            (Some(c), Some(Target::Nh(id))) => self.nh.lookup(c) == Some(id),
+            _ => false,
+        };
+        if same {
+            // Identical to the kernel: no message, only bookkeeping.
+            let k = self.routes.get_mut(&r.prefix).expect("checked above");
+            k.metric = r.metric;
+            k.proto = proto;
+            if k.unconfirmed {
+                k.unconfirmed = false;
+                self.unconfirmed -= 1;
+            }
+            plan.decided[i] = Some(Ok(()));
+            return;
+        }
+        let target = match (&canon, r.action) {
+            (Some(c), _) => Target::Nh(self.nh.acquire(c, self.protocol, &mut plan.nexthops)),
+            (None, Action::Reject) => Target::Reject,
+            (None, _) => Target::Blackhole,
+        };
+        plan.routes.push((
+            route_add_message(self.protocol, &r.prefix, target),
+            ADD_FLAGS,
+        ));
+        plan.pending.push(Pending::Add {
+            op: i,
+            prefix: r.prefix,
+            target,
+            metric: r.metric,
+            proto,
+        });
+    }
+
+    /// Applies the kernel's answers (0 or -errno per message of the plan, nexthops first)
+    /// to the state; returns one result per op.
+    pub fn commit(
+        &mut self,
+        plan: Plan,
+        nexthop_codes: &[i32],
+        route_codes: &[i32],
+    ) -> Vec<Result<(), String>> {
+        let mut nh_errors: HashMap<u32, i32> = HashMap::new();
+        for (m, &c) in plan.nexthops.iter().zip(nexthop_codes) {
+            if let (RtMessage::Nexthop(_, m), true) = (m, c != 0) {
+                if let Some(id) = m.id {
+                    nh_errors.insert(id, c);
+                }
+            }
+        }
+        let mut results = plan.decided;
+        for (p, &code) in plan.pending.into_iter().zip(route_codes) {
+            match p {
+                Pending::Add {
+                    op,
+                    prefix,
+                    target,
+                    metric,
+                    proto,
+                } => {
+                    if code == 0 {
+                        let new = KRoute {
+                            target,
+                            metric,
+                            proto,
+                            unconfirmed: false,
+                        };
+                        match self.routes.insert(prefix, new) {
+                            Some(old) => self.forget(old),
+                            None => {
+                                if prefix.addr().is_ipv4() {
+                                    self.v4 += 1;
+                                }
+                            }
+                        }
+                        results[op] = Some(Ok(()));
+                    } else {
+                        let mut msg = format!("{prefix}: {}", errno_text(code));
+                        if let Target::Nh(id) = target {
+                            if let Some(c) = nh_errors.get(&id) {
+                                msg = format!("{msg}; nexthop object {id}: {}", errno_text(*c));
+                            }
+                            self.nh.release(id);
+                        }
+                        results[op] = Some(Err(msg));
+                    }
+                }
+                Pending::Delete { op, prefix } => {
+                    // Already gone is as good as deleted.
+                    if code == 0 || code == -libc::ESRCH || code == -libc::ENOENT {
+                        if let Some(old) = self.routes.remove(&prefix) {
+                            if prefix.addr().is_ipv4() {
+                                self.v4 -= 1;
+                            }
+                            self.forget(old);
+                        }
+                        results[op] = Some(Ok(()));
+                    } else {
+                        results[op] = Some(Err(format!("{prefix}: {}", errno_text(code))));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("no answer from the kernel".into())))
+            .collect()
+    }
+
+    fn forget(&mut self, old: KRoute) {
+        if let Target::Nh(id) = old.target {
+            self.nh.release(id);
+        }
+        if old.unconfirmed {
+            self.unconfirmed -= 1;
+        }
+    }
+
+    /// Deletion messages for nexthop objects no longer used.
+    pub fn garbage_messages(&mut self) -> Vec<RtMessage> {
+        self.nh
+            .collect_garbage()
+            .into_iter()
+            .map(nexthop_del_message)
+            .collect()
+    }
+
+    /// Takes over what a previous run left in the kernel: nexthop objects and routes that
+    /// carry our protocol, as unconfirmed state. `all_nexthop_ids` are every object id in
+    /// the kernel (whoever owns it), so new ids avoid them. Returns the routes adopted.
+    pub fn adopt(
+        &mut self,
+        nexthops: &[NexthopMessage],
+        routes: &[RouteMessage],
+        all_nexthop_ids: &[u32],
+    ) -> usize {
+        if let Some(max) = all_nexthop_ids
+            .iter()
+            .copied()
+            .filter(|&i| i >= FIRST_NH_ID)
+            .max()
+        {
+            self.nh.next_id = self.nh.next_id.max(max.saturating_add(1));
+        }
+        for m in nexthops.iter().filter(|m| m.protocol == self.protocol) {
+            let Some(id) = m.id else { continue };
+            if !m.group.is_empty() {
+                let mut g = m.group.clone();
+                g.sort();
+                self.nh.groups.entry(g.clone()).or_insert(id);
+                self.nh.objects.insert(
+                    id,
+                    NhObject::Group {
+                        members: g,
+                        refs: 0,
+                    },
+                );
+            } else if let (Some(oif), false) = (m.oif, m.blackhole) {
+                let key = NhKey {
+                    family: m.family,
+                    gateway: m.gateway,
+                    ifindex: oif,
+                };
+                self.nh.singles.entry(key).or_insert(id);
+                self.nh
+                    .objects
+                    .insert(id, NhObject::Single { key, refs: 0 });
+            }
+        }
+        // Groups hold references on their members.
+        let members: Vec<u32> = self
+            .nh
+            .objects
+            .values()
+            .filter_map(|o| match o {
+                NhObject::Group { members, .. } => Some(members.iter().map(|m| m.id)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for id in members {
+            if let Some(o) = self.nh.objects.get_mut(&id) {
+                *o.refs_mut() += 1;
+            }
+        }
+        let proto = self.intern("");
+        let mut adopted = 0;
+        for r in routes {
+            if u8::from(r.header.protocol) != self.protocol || route_table(r) != 254 {
+                continue;
+            }
+            let Some(prefix) = route_prefix(r) else {
+                continue;
+            };
+            let target = match r.header.kind {
+                RouteType::BlackHole => Target::Blackhole,
+                RouteType::Unreachable => Target::Reject,
+                _ => {
+                    let id = r.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::NhId(id) => Some(*id),
+                        _ => None,
+                    });
+                    match id.and_then(|id| self.nh.objects.get_mut(&id).map(|o| (id, o))) {
+                        Some((id, o)) => {
+                            *o.refs_mut() += 1;
+                            Target::Nh(id)
+                        }
+                        None => Target::Foreign,
+                    }
+                }
+            };
+            let k = KRoute {
+                target,
+                metric: 0,
+                proto,
+                unconfirmed: true,
+            };
+            if let Some(old) = self.routes.insert(prefix, k) {
+                self.forget(old);
+            } else if prefix.addr().is_ipv4() {
+                self.v4 += 1;
+            }
+            self.unconfirmed += 1;
+            adopted += 1;
+        }
+        // Objects nothing uses: collected with the next batch.
+        let unused: Vec<u32> = self
+            .nh
+            .objects
+            .iter()
+            .filter(|(_, o)| o.refs() == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        self.nh.candidates.extend(unused);
+        adopted
+    }
+
+    fn route_of(&self, prefix: &IpNet, k: &KRoute) -> Route {
+        let (action, nexthops) = match k.target {
+            Target::Nh(id) => (Action::Forward, self.nh.nexthops_of(id)),
+            Target::Blackhole => (Action::Blackhole, Vec::new()),
+            Target::Reject => (Action::Reject, Vec::new()),
+            Target::Foreign => (Action::Forward, Vec::new()),
+        };
+        Route {
+            prefix: *prefix,
+            nexthops,
+            action,
+            metric: k.metric,
+            protocol: self
+                .protos
+                .get(usize::from(k.proto))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every route, sorted.
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes
+            .iter()
+            .map(|(p, k)| self.route_of(p, k))
+            .collect()
+    }
+
+    /// The route for `prefix`.
+    pub fn get(&self, prefix: &IpNet) -> Option<Route> {
+        self.routes.get(prefix).map(|k| self.route_of(prefix, k))
+    }
+
+    /// Every prefix.
+    pub fn prefixes(&self) -> Vec<IpNet> {
+        self.routes.keys().copied().collect()
+    }
+
+    fn is_unconfirmed(&self, prefix: &IpNet) -> bool {
+        self.routes.get(prefix).is_some_and(|k| k.unconfirmed)
+    }
+}
+
+fn route_table(r: &RouteMessage) -> u32 {
+    r.attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(r.header.table))
+}
+
+fn route_prefix(r: &RouteMessage) -> Option<IpNet> {
+    let len = r.header.destination_prefix_length;
+    let addr = r.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+        RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+        _ => None,
+    });
+    let addr = match (addr, r.header.address_family) {
+        (Some(a), _) => a,
+        // The default route carries no RTA_DST.
+        (None, AddressFamily::Inet) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        (None, AddressFamily::Inet6) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    IpNet::new(addr, len).ok().map(|n| n.trunc())
+}
+
+/// The kernel FIB over rtnetlink.
+pub struct KernelBackend {
+    state: KernelState,
+    sock: NlSocket,
+    batch: usize,
+    messages: u64,
+    sends: u64,
+}
+
+impl KernelBackend {
+    /// Opens a netlink socket (in `opts.netns` if set). Call
+    /// [`FibBackend::load_existing`] before applying anything.
+    pub fn open(opts: &BackendOptions) -> Result<Self, BackendError> {
+        let sock = NlSocket::open(opts.netns.as_deref())?;
+        // Error answers for a whole batch must fit.
+        sock.set_rcvbuf(4 << 20);
+        Ok(KernelBackend {
+            state: KernelState::new(opts.route_protocol),
+            sock,
+            batch: opts.netlink_batch.max(1),
+            messages: 0,
+            sends: 0,
+        })
+    }
+
+    /// The decision state (for tests and inspection).
+    pub fn state(&self) -> &KernelState {
+        &self.state
+    }
+
+    fn send(&mut self, reqs: &[(RtMessage, u16)]) -> Result<Vec<i32>, String> {
+        self.messages += reqs.len() as u64;
+        self.sends += reqs.len().div_ceil(self.batch) as u64;
+        self.sock
+            .transact(reqs, self.batch)
+            .map_err(|e| e.to_string())
+    }
+
+    fn apply_segment(&mut self, ops: &[FibOp]) -> Vec<Result<(), String>> {
+        let mut plan = self.state.plan(ops);
+        let n_nh = plan.nexthops.len();
+        let mut reqs: Vec<(RtMessage, u16)> = Vec::with_capacity(n_nh + plan.routes.len());
+        reqs.extend(
+            std::mem::take(&mut plan.nexthops)
+                .into_iter()
+                .map(|m| (m, NLM_F_CREATE)),
+        );
+        reqs.append(&mut plan.routes);
+        let codes = match self.send(&reqs) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "netlink send failed");
+                vec![-libc::EIO; reqs.len()]
+            }
+        };
+        plan.nexthops = reqs.drain(..n_nh).map(|(m, _)| m).collect();
+        self.state.commit(plan, &codes[..n_nh], &codes[n_nh..])
+    }
+
+    fn collect_garbage(&mut self) {
+        let dels: Vec<(RtMessage, u16)> = self
+            .state
+            .garbage_messages()
+            .into_iter()
+            .map(|m| (m, 0))
+            .collect();
+        if dels.is_empty() {
+            return;
+        }
+        match self.send(&dels) {
+            Ok(codes) => {
+                for c in codes {
+                    if c != 0 && c != -libc::ENOENT {
+                        tracing::warn!(error = %errno_text(c), "deleting a nexthop object");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "deleting nexthop objects"),
+        }
+    }
+}
+
+impl FibBackend for KernelBackend {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+
+    fn apply(&mut self, ops: &[FibOp]) -> Vec<Result<(), String>> {
+        // A plan must not name a prefix twice (its decisions read the state before the
+        // plan), so ops are cut into segments where every prefix is distinct.
+        let mut results = Vec::with_capacity(ops.len());
+        let mut start = 0;
+        let mut seen = HashSet::new();
+        for (i, op) in ops.iter().enumerate() {
+            if !seen.insert(op.prefix()) {
+                results.extend(self.apply_segment(&ops[start..i]));
+                seen.clear();
+                seen.insert(op.prefix());
+                start = i;
+            }
+        }
+        results.extend(self.apply_segment(&ops[start..]));
+        self.collect_garbage();
+        results
+    }
+
+    fn load_existing(&mut self) -> Result<usize, BackendError> {
+        let nh_req = RtMessage::Nexthop(
+            RTM_GETNEXTHOP,
+            NexthopMessage {
+                family: AF_UNSPEC,
+                ..Default::default()
+            },
+        );
+        let nexthops: Vec<NexthopMessage> = match self.sock.dump(&nh_req) {
+            Ok(v) => v
+                .into_iter()
+                .filter_map(|m| match m {
+                    RtMessage::Nexthop(_, n) => Some(n),
+                    _ => None,
+                })
+                .collect(),
+            // Kernels without nexthop objects (< 5.3) answer EINVAL/EOPNOTSUPP.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot dump nexthop objects");
+                Vec::new()
+            }
+        };
+        let all_ids: Vec<u32> = nexthops.iter().filter_map(|n| n.id).collect();
+        let mut routes = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            for m in self
+                .sock
+                .dump(&RtMessage::Route(RouteNetlinkMessage::GetRoute(req)))
+                .map_err(BackendError::from)?
+            {
+                if let RtMessage::Route(RouteNetlinkMessage::NewRoute(r)) = m {
+                    routes.push(r);
+                }
+            }
+        }
+        Ok(self.state.adopt(&nexthops, &routes, &all_ids))
+    }
+
+    fn routes(&self) -> Vec<Route> {
+        self.state.routes()
+    }
+
+    fn get(&self, prefix: &IpNet) -> Option<Route> {
+        self.state.get(prefix)
+    }
+
+    fn prefixes(&self) -> Vec<IpNet> {
+        self.state.prefixes()
+    }
+
+    fn is_unconfirmed(&self, prefix: &IpNet) -> bool {
+        self.state.is_unconfirmed(prefix)
+    }
+
+    fn status(&self) -> BackendStatus {
+        let (singles, groups) = self.state.nh.counts();
+        BackendStatus {
+            backend: "kernel".into(),
+            routes_ipv4: self.state.v4,
+            routes_ipv6: self.state.routes.len() as u64 - self.state.v4,
+            nexthop_objects: singles,
+            nexthop_groups: groups,
+            unconfirmed: self.state.unconfirmed,
+            messages: self.messages,
+            sends: self.sends,
+        }
+    }
+
+    fn set_batch(&mut self, messages: usize) {
+        self.batch = messages.max(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::frame_into;
+
+    const P: u8 = 201;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn via(p: &str, gws: &[&str]) -> Route {
+        Route {
+            prefix: net(p),
+            nexthops: gws
+                .iter()
+                .map(|g| Nexthop {
+                    gateway: Some(g.parse().unwrap()),
+                    ifindex: 2,
+                    weight: 1,
+                })
+                .collect(),
+            action: Action::Forward,
+            metric: 0,
+            protocol: "static".into(),
+        }
+    }
+
+    fn typed(p: &str, action: Action) -> Route {
+        Route {
+            prefix: net(p),
+            nexthops: vec![],
+            action,
+            metric: 0,
+            protocol: "static".into(),
+        }
+    }
+
+    /// Plans and commits as if the kernel accepted everything.
+    fn apply_ok(s: &mut KernelState, ops: &[FibOp]) -> (usize, usize, Vec<RtMessage>) {
+        let plan = s.plan(ops);
+        let (n, r) = (plan.nexthops.len(), plan.routes.len());
+        let res = s.commit(plan, &vec![0; n], &vec![0; r]);
+        assert!(res.iter().all(Result::is_ok), "{res:?}");
+        (n, r, s.garbage_messages())
+    }
+
+    #[test]
+    fn route_message_carries_protocol_table_and_nh_id() {
+        let RtMessage::Route(RouteNetlinkMessage::NewRoute(m)) =
+            route_add_message(P, &net("10.1.0.0/16"), Target::Nh(1_000_000))
+        else {
+            panic!()
+        };
+        assert_eq!(m.header.address_family, AddressFamily::Inet);
+        assert_eq!(m.header.destination_prefix_length, 16);
+        assert_eq!(m.header.table, 254);
+        assert_eq!(u8::from(m.header.protocol), 201);
+        assert_eq!(m.header.kind, RouteType::Unicast);
+        assert!(m.attributes.contains(&RouteAttribute::NhId(1_000_000)));
+        // Wire bytes: rtmsg then RTA_DST(1) and RTA_NH_ID(30).
+        let mut buf = Vec::new();
+        frame_into(
+            &mut buf,
+            &RtMessage::Route(RouteNetlinkMessage::NewRoute(m)),
+            0,
+            1,
+        );
+        assert_eq!(u16::from_ne_bytes([buf[4], buf[5]]), 24); // RTM_NEWROUTE
+        let rtm = &buf[16..28];
+        assert_eq!(rtm, &[2, 16, 0, 0, 254, 201, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(&buf[28..36], &[8, 0, 1, 0, 10, 1, 0, 0]);
+        assert_eq!(&buf[36..40], &[8, 0, 30, 0]);
+        assert_eq!(&buf[40..44], &1_000_000u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn blackhole_reject_and_delete_messages() {
+        let RtMessage::Route(RouteNetlinkMessage::NewRoute(b)) =
+            route_add_message(P, &net("2001:db8::/32"), Target::Blackhole)
+        else {
+            panic!()
+        };
+        assert_eq!(b.header.kind, RouteType::BlackHole);
+        assert_eq!(b.header.address_family, AddressFamily::Inet6);
+        assert!(!b
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::NhId(_))));
+        let RtMessage::Route(RouteNetlinkMessage::NewRoute(r)) =
+            route_add_message(P, &net("192.0.2.0/24"), Target::Reject)
+        else {
+            panic!()
+        };
+        assert_eq!(r.header.kind, RouteType::Unreachable);
+        let RtMessage::Route(RouteNetlinkMessage::DelRoute(d)) =
+            route_del_message(P, &net("192.0.2.0/24"))
+        else {
+            panic!()
+        };
+        assert_eq!(d.header.scope, RouteScope::NoWhere);
+        assert_eq!(u8::from(d.header.protocol), 201);
+    }
+
+    #[test]
+    fn shared_next_hop_is_one_object_with_a_refcount() {
+        let mut s = KernelState::new(P);
+        let (n, r, gc) = apply_ok(
+            &mut s,
+            &[
+                FibOp::Add(via("10.1.0.0/16", &["10.0.0.2"])),
+                FibOp::Add(via("10.2.0.0/16", &["10.0.0.2"])),
+                FibOp::Add(via("10.3.0.0/16", &["10.0.0.3"])),
+            ],
+        );
+        assert_eq!((n, r), (2, 3));
+        assert!(gc.is_empty());
+        let Some(Target::Nh(a)) = s.target(&net("10.1.0.0/16")) else {
+            panic!()
+        };
+        assert_eq!(a, FIRST_NH_ID);
+        assert_eq!(s.target(&net("10.2.0.0/16")), Some(Target::Nh(a)));
+        assert_eq!(s.nexthops().refs(a), Some(2));
+        // Deleting both users frees the object, and only then.
+        let (_, _, gc) = apply_ok(&mut s, &[FibOp::Delete(net("10.1.0.0/16"))]);
+        assert!(gc.is_empty());
+        assert_eq!(s.nexthops().refs(a), Some(1));
+        let (_, _, gc) = apply_ok(&mut s, &[FibOp::Delete(net("10.2.0.0/16"))]);
+        assert_eq!(gc, vec![nexthop_del_message(a)]);
+        assert_eq!(s.nexthops().refs(a), None);
+    }
+
+    #[test]
+    fn ecmp_route_uses_a_group_holding_its_members() {
+        let mut s = KernelState::new(P);
+        let plan = s.plan(&[FibOp::Add(via("10.1.0.0/16", &["10.0.0.3", "10.0.0.2"]))]);
+        // Two members, then the group, then the route.
+        assert_eq!(plan.nexthops.len(), 3);
+        let RtMessage::Nexthop(_, g) = &plan.nexthops[2] else {
+            panic!()
+        };
+        assert_eq!(g.group.len(), 2);
+        assert_eq!(g.family, AF_UNSPEC);
+        let gid = g.id.unwrap();
+        s.commit(plan, &[0, 0, 0], &[0]);
+        assert_eq!(s.target(&net("10.1.0.0/16")), Some(Target::Nh(gid)));
+        // The same set in another order is the same group: no new objects, and re-sending
+        // the route is no message at all.
+        let (n, r, _) = apply_ok(
+            &mut s,
+            &[
+                FibOp::Add(via("10.2.0.0/16", &["10.0.0.2", "10.0.0.3"])),
+                FibOp::Add(via("10.1.0.0/16", &["10.0.0.2", "10.0.0.3"])),
+            ],
+        );
+        assert_eq!((n, r), (0, 1));
+        assert_eq!(s.nexthops().refs(gid), Some(2));
+        let reported = s.get(&net("10.1.0.0/16")).unwrap();
+        assert_eq!(reported.nexthops.len(), 2);
+        // Removing both routes frees the group first, then its members.
+        let (_, _, gc) = apply_ok(
+            &mut s,
+            &[
+                FibOp::Delete(net("10.1.0.0/16")),
+                FibOp::Delete(net("10.2.0.0/16")),
+            ],
+        );
+        assert_eq!(gc.len(), 3);
+        assert_eq!(gc[0], nexthop_del_message(gid));
+        assert_eq!(s.nexthops().counts(), (0, 0));
+    }
+
+    #[test]
+    fn changed_next_hop_replaces_the_route_and_frees_the_old_object() {
+        let mut s = KernelState::new(P);
+        apply_ok(&mut s, &[FibOp::Add(via("10.1.0.0/16", &["10.0.0.2"]))]);
+        let old = s.target(&net("10.1.0.0/16"));
+        let (n, r, gc) = apply_ok(&mut s, &[FibOp::Add(via("10.1.0.0/16", &["10.0.0.3"]))]);
+        assert_eq!((n, r), (1, 1));
+        let Some(Target::Nh(old)) = old else { panic!() };
+        assert_eq!(gc, vec![nexthop_del_message(old)]);
+        // Turning it into a blackhole sends only the route.
+        let (n, r, _) = apply_ok(
+            &mut s,
+            &[FibOp::Add(typed("10.1.0.0/16", Action::Blackhole))],
+        );
+        assert_eq!((n, r), (0, 1));
+        let (n, r, _) = apply_ok(
+            &mut s,
+            &[FibOp::Add(typed("10.1.0.0/16", Action::Blackhole))],
+        );
+        assert_eq!((n, r), (0, 0));
+    }
+
+    #[test]
+    fn kernel_errors_are_reported_per_route_and_state_kept() {
+        let mut s = KernelState::new(P);
+        let plan = s.plan(&[
+            FibOp::Add(via("10.1.0.0/16", &["10.0.0.2"])),
+            FibOp::Add(via("10.2.0.0/16", &["10.0.0.2"])),
+        ]);
+        let res = s.commit(plan, &[0], &[0, -libc::EINVAL]);
+        assert!(res[0].is_ok());
+        assert!(res[1].as_ref().unwrap_err().contains("10.2.0.0/16"));
+        assert!(s.target(&net("10.2.0.0/16")).is_none());
+        let Some(Target::Nh(id)) = s.target(&net("10.1.0.0/16")) else {
+            panic!()
+        };
+        assert_eq!(s.nexthops().refs(id), Some(1));
+        // Delete of a route the kernel no longer has counts as done.
+        let plan = s.plan(&[FibOp::Delete(net("10.1.0.0/16"))]);
+        let res = s.commit(plan, &[], &[-libc::ESRCH]);
+        assert!(res[0].is_ok());
+        assert!(s.prefixes().is_empty());
+    }
+
+    #[test]
+    fn invalid_next_hops_are_refused_without_messages() {
+        let mut s = KernelState::new(P);
+        let mut r = via("10.1.0.0/16", &["10.0.0.2"]);
+        r.nexthops[0].ifindex = 0;
+        let mut v6 = via("2001:db8::/32", &["10.0.0.2"]);
+        v6.protocol = "bgp".into();
+        let plan = s.plan(&[FibOp::Add(r), FibOp::Add(v6)]);
+        assert!(plan.routes.is_empty() && plan.nexthops.is_empty());
+        let res = s.commit(plan, &[], &[]);
+        assert!(res.iter().all(Result::is_err));
+    }
+
+    #[test]
+    fn adoption_keeps_ids_and_makes_resent_routes_free() {
+        // What a previous run left: nh 1000005 via 10.0.0.2, group 1000007 of 5 and 6.
+        let nh = |id, gw: &str| NexthopMessage {
+            family: AF_INET,
+            protocol: P,
+            id: Some(id),
+            oif: Some(2),
+            gateway: Some(gw.parse().unwrap()),
+            ..Default::default()
+        };
+        let group = NexthopMessage {
+            protocol: P,
+            id: Some(1_000_007),
+            group: vec![
+                GroupMember {
+                    id: 1_000_005,
+                    weight: 1,
+                },
+                GroupMember {
+                    id: 1_000_006,
+                    weight: 1,
+                },
+            ],
+            ..Default::default()
+        };
+        let route = |p: &str, id: u32| {
+            let RtMessage::Route(RouteNetlinkMessage::NewRoute(m)) =
+                route_add_message(P, &net(p), Target::Nh(id))
+            else {
+                panic!()
+            };
+            m
+        };
+        let mut other = route("10.9.0.0/16", 1_000_005);
+        other.header.protocol = RouteProtocol::Static;
+        let mut s = KernelState::new(P);
+        let n = s.adopt(
+            &[nh(1_000_005, "10.0.0.2"), nh(1_000_006, "10.0.0.3"), group],
+            &[
+                route("10.1.0.0/16", 1_000_005),
+                route("10.2.0.0/16", 1_000_007),
+                route("10.3.0.0/16", 1_000_005),
+                other,
+            ],
+            &[1_000_005, 1_000_006, 1_000_007, 1_000_020],
+        );
+        assert_eq!(n, 3);
+        assert!(s.is_unconfirmed(&net("10.1.0.0/16")));
+        // Re-sending identical routes: no message.
+        let (nn, r, gc) = apply_ok(
+            &mut s,
+            &[
+                FibOp::Add(via("10.1.0.0/16", &["10.0.0.2"])),
+                FibOp::Add(via("10.2.0.0/16", &["10.0.0.2", "10.0.0.3"])),
+            ],
+        );
+        assert_eq!((nn, r), (0, 0));
+        assert!(gc.is_empty());
+        assert!(!s.is_unconfirmed(&net("10.1.0.0/16")));
+        assert!(s.is_unconfirmed(&net("10.3.0.0/16")));
+        // New objects get ids past every id in the kernel.
+        let (nn, _, _) = apply_ok(&mut s, &[FibOp::Add(via("10.4.0.0/16", &["10.0.0.4"]))]);
+        assert_eq!(nn, 1);
+        assert_eq!(s.target(&net("10.4.0.0/16")), Some(Target::Nh(1_000_021)));
+    }
+
+    proptest::proptest! {
+        /// Whatever sequence of adds and deletes, refcounts equal the users of each object
+        /// and nothing unused survives garbage collection.
+        #[test]
+        fn refcounts_match_users(ops in proptest::collection::vec((0u8..6, 0u8..4, proptest::bool::ANY), 1..60)) {
+            let mut s = KernelState::new(P);
+            let gws = ["10.0.0.2", "10.0.0.3", "10.0.0.4"];
+            for (p, nh, del) in ops {
+                let prefix = format!("10.{p}.0.0/16");
+                let op = if del {
+                    FibOp::Delete(net(&prefix))
+                } else {
+                    match nh {
+                        3 => FibOp::Add(via(&prefix, &gws[..2])),
+                        n => FibOp::Add(via(&prefix, &[gws[n as usize]])),
+                    }
+                };
+                apply_ok(&mut s, &[op]);
+                check_refs(&s)?;
+            }
+        }
+    }
+
+    fn check_refs(s: &KernelState) -> Result<(), proptest::test_runner::TestCaseError> {
+        {
+            let mut users: HashMap<u32, u32> = HashMap::new();
+            for p in s.prefixes() {
+                if let Some(Target::Nh(id)) = s.target(&p) {
+                    *users.entry(id).or_default() += 1;
+                }
+            }
+            for o in s.nh.objects.values() {
+                if let NhObject::Group { members, .. } = o {
+                    for m in members {
+                        *users.entry(m.id).or_default() += 1;
+                    }
+                }
+            }
+            for (id, o) in &s.nh.objects {
+                proptest::prop_assert_eq!(o.refs(), users.get(id).copied().unwrap_or(0));
+                proptest::prop_assert!(o.refs() > 0);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,424 @@
+//! ProgramFib semantics on top of a backend: batches applied in order, and the
+//! resynchronisation that lets any process restart without flushing the forwarding table.
+//!
+//! A batch with `begin_sync` opens a sync: every prefix added from then on is remembered.
+//! The batch with `end_sync` closes it: whatever the backend holds that was not re-sent is
+//! deleted ([`sync_deletions`]). Re-sent routes identical to what is installed cost nothing
+//! (the backend compares), so a FEA restart followed by the RIB's full re-send changes
+//! nothing in the kernel.
+
+use std::collections::HashSet;
+
+use ipnet::IpNet;
+use oxr_proto::convert::{req_prefix, ConvertError};
+use oxr_proto::fea::{FibAck, FibBatch, FibNexthop};
+use oxr_proto::types::RouteAction;
+use serde::Serialize;
+
+use crate::backend::{Action, FibBackend, FibOp, Nexthop, Route};
+
+/// Most error strings carried in one ack (the counts are always complete).
+pub const MAX_ACK_ERRORS: usize = 32;
+
+/// One batch, decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub seq: u64,
+    pub add: Vec<Route>,
+    pub delete: Vec<IpNet>,
+    pub begin_sync: bool,
+    pub end_sync: bool,
+    /// Entries that could not be decoded (counted as failed).
+    pub invalid: Vec<String>,
+}
+
+/// Counters of the FIB feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FibCounters {
+    pub batches: u64,
+    pub routes_applied: u64,
+    pub route_errors: u64,
+    pub syncs_completed: u64,
+    /// Routes re-sent in the last completed sync.
+    pub reconciled_kept: u64,
+    /// Routes deleted by the last completed sync because they were not re-sent.
+    pub reconciled_removed: u64,
+}
+
+/// The backend plus the sync state.
+pub struct Fib {
+    backend: Box<dyn FibBackend>,
+    syncing: Option<HashSet<IpNet>>,
+    counters: FibCounters,
+}
+
+/// What a completed sync removes: prefixes held but not re-sent.
+pub fn sync_deletions(held: &[IpNet], resent: &HashSet<IpNet>) -> Vec<IpNet> {
+    held.iter()
+        .filter(|p| !resent.contains(p))
+        .copied()
+        .collect()
+}
+
+/// The ops for a batch: deletes first (except prefixes the same batch adds: the add wins),
+/// then adds, so a batch that deletes and re-adds a prefix leaves the new route.
+pub fn batch_ops(b: &Batch) -> Vec<FibOp> {
+    let added: HashSet<IpNet> = if b.delete.is_empty() {
+        HashSet::new()
+    } else {
+        b.add.iter().map(|r| r.prefix).collect()
+    };
+    let mut ops = Vec::with_capacity(b.add.len() + b.delete.len());
+    ops.extend(
+        b.delete
+            .iter()
+            .filter(|p| !added.contains(p))
+            .map(|p| FibOp::Delete(*p)),
+    );
+    ops.extend(b.add.iter().cloned().map(FibOp::Add));
+    ops
+}
+
+impl Fib {
+    /// Wraps a backend (already loaded with what it found at start).
+    pub fn new(backend: Box<dyn FibBackend>) -> Self {
+        Fib {
+            backend,
+            syncing: None,
+            counters: FibCounters::default(),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn FibBackend {
+        self.backend.as_ref()
+    }
+
+    /// The backend, mutably (e.g. to change the netlink batch size).
+    pub fn backend_mut(&mut self) -> &mut dyn FibBackend {
+        self.backend.as_mut()
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &FibCounters {
+        &self.counters
+    }
+
+    /// Whether a sync is open.
+    pub fn syncing(&self) -> bool {
+        self.syncing.is_some()
+    }
+
+    /// Applies one batch and returns its ack.
+    pub fn apply(&mut self, b: Batch) -> FibAck {
+        self.counters.batches += 1;
+        if b.begin_sync {
+            if self.syncing.is_some() {
+                tracing::info!("begin_sync while a sync was open: starting over");
+            }
+            self.syncing = Some(HashSet::new());
+        }
+        let ops = batch_ops(&b);
+        if let Some(s) = &mut self.syncing {
+            for op in &ops {
+                match op {
+                    FibOp::Add(r) => {
+                        s.insert(r.prefix);
+                    }
+                    FibOp::Delete(p) => {
+                        s.remove(p);
+                    }
+                }
+            }
+        }
+        let mut ack = FibAck {
+            seq: b.seq,
+            ..Default::default()
+        };
+        for e in b.invalid {
+            ack.failed += 1;
+            push_error(&mut ack, e);
+        }
+        let results = self.backend.apply(&ops);
+        self.record(&mut ack, results);
+        if b.end_sync {
+            match self.syncing.take() {
+                Some(resent) => {
+                    let dels = sync_deletions(&self.backend.prefixes(), &resent);
+                    let ops: Vec<FibOp> = dels.iter().map(|p| FibOp::Delete(*p)).collect();
+                    let results = self.backend.apply(&ops);
+                    let removed = results.iter().filter(|r| r.is_ok()).count() as u64;
+                    for e in results.into_iter().filter_map(Result::err) {
+                        self.counters.route_errors += 1;
+                        push_error(&mut ack, format!("sync delete {e}"));
+                    }
+                    self.counters.syncs_completed += 1;
+                    self.counters.reconciled_kept = resent.len() as u64;
+                    self.counters.reconciled_removed = removed;
+                    tracing::info!(
+                        kept = resent.len(),
+                        removed,
+                        "FIB synchronised with the RIB"
+                    );
+                }
+                None => tracing::warn!("end_sync without begin_sync: ignored"),
+            }
+        }
+        ack
+    }
+
+    fn record(&mut self, ack: &mut FibAck, results: Vec<Result<(), String>>) {
+        for r in results {
+            match r {
+                Ok(()) => {
+                    ack.applied += 1;
+                    self.counters.routes_applied += 1;
+                }
+                Err(e) => {
+                    ack.failed += 1;
+                    self.counters.route_errors += 1;
+                    push_error(ack, e);
+                }
+            }
+        }
+    }
+}
+
+fn push_error(ack: &mut FibAck, e: String) {
+    if ack.errors.len() < MAX_ACK_ERRORS {
+        ack.errors.push(e);
+    }
+}
+
+/// Decodes a wire batch. `ifindex_of` resolves next hops that name an interface without
+/// its index.
+pub fn batch_from_proto(b: &FibBatch, ifindex_of: &dyn Fn(&str) -> Option<u32>) -> Batch {
+    let mut out = Batch {
+        seq: b.seq,
+        begin_sync: b.begin_sync,
+        end_sync: b.end_sync,
+        add: Vec::with_capacity(b.add.len()),
+        ..Default::default()
+    };
+    for r in &b.add {
+        match route_from_proto(r, ifindex_of) {
+            Ok(r) => out.add.push(r),
+            Err(e) => out.invalid.push(e),
+        }
+    }
+    for p in &b.delete {
+        match IpNet::try_from(p) {
+            Ok(p) => out.delete.push(p),
+            Err(e) => out.invalid.push(format!("delete: {e}")),
+        }
+    }
+    out
+}
+
+/// Decodes one wire route.
+pub fn route_from_proto(
+    r: &oxr_proto::fea::FibRoute,
+    ifindex_of: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Route, String> {
+    let prefix = req_prefix(r.prefix.as_ref(), "prefix").map_err(|e| e.to_string())?;
+    let action = match RouteAction::try_from(r.action) {
+        Ok(RouteAction::Forward) => Action::Forward,
+        Ok(RouteAction::Blackhole) => Action::Blackhole,
+        Ok(RouteAction::Reject) => Action::Reject,
+        Err(_) => return Err(format!("{prefix}: unknown action {}", r.action)),
+    };
+    let nexthops = r
+        .nexthops
+        .iter()
+        .map(|n| nexthop_from_proto(n, ifindex_of))
+        .collect::<Result<Vec<_>, ConvertError>>()
+        .map_err(|e| format!("{prefix}: {e}"))?;
+    Ok(Route {
+        prefix,
+        nexthops,
+        action,
+        metric: r.metric,
+        protocol: r.protocol.clone(),
+    })
+}
+
+fn nexthop_from_proto(
+    n: &FibNexthop,
+    ifindex_of: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Nexthop, ConvertError> {
+    let gateway = match &n.gateway {
+        Some(g) if !g.octets.is_empty() => Some(std::net::IpAddr::try_from(g)?),
+        _ => None,
+    };
+    let ifindex = if n.ifindex != 0 || n.interface.is_empty() {
+        n.ifindex
+    } else {
+        ifindex_of(&n.interface).unwrap_or(0)
+    };
+    Ok(Nexthop {
+        gateway,
+        ifindex,
+        weight: u16::try_from(n.weight.clamp(1, 256)).unwrap_or(1),
+    })
+}
+
+/// The wire form of a route (`name_of` gives interface names).
+pub fn route_to_proto(r: &Route, name_of: &dyn Fn(u32) -> String) -> oxr_proto::fea::FibRoute {
+    oxr_proto::fea::FibRoute {
+        prefix: Some(r.prefix.into()),
+        nexthops: r
+            .nexthops
+            .iter()
+            .map(|n| FibNexthop {
+                gateway: n.gateway.map(Into::into),
+                ifindex: n.ifindex,
+                interface: name_of(n.ifindex),
+                weight: u32::from(n.weight),
+            })
+            .collect(),
+        action: match r.action {
+            Action::Forward => RouteAction::Forward,
+            Action::Blackhole => RouteAction::Blackhole,
+            Action::Reject => RouteAction::Reject,
+        } as i32,
+        metric: r.metric,
+        protocol: r.protocol.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::none::NoneBackend;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn bh(p: &str) -> Route {
+        Route {
+            prefix: net(p),
+            nexthops: vec![],
+            action: Action::Blackhole,
+            metric: 0,
+            protocol: "static".into(),
+        }
+    }
+
+    #[test]
+    fn sync_deletes_only_what_was_not_resent() {
+        let held = vec![net("10.0.0.0/8"), net("10.1.0.0/16"), net("2001:db8::/32")];
+        let resent: HashSet<IpNet> = [net("10.1.0.0/16"), net("192.0.2.0/24")].into();
+        assert_eq!(
+            sync_deletions(&held, &resent),
+            vec![net("10.0.0.0/8"), net("2001:db8::/32")]
+        );
+        assert!(sync_deletions(&held, &held.iter().copied().collect()).is_empty());
+    }
+
+    #[test]
+    fn delete_and_add_of_one_prefix_in_a_batch_keeps_the_add() {
+        let b = Batch {
+            add: vec![bh("10.0.0.0/8")],
+            delete: vec![net("10.0.0.0/8"), net("10.2.0.0/16")],
+            ..Default::default()
+        };
+        let ops = batch_ops(&b);
+        assert_eq!(
+            ops,
+            vec![
+                FibOp::Delete(net("10.2.0.0/16")),
+                FibOp::Add(bh("10.0.0.0/8"))
+            ]
+        );
+    }
+
+    #[test]
+    fn end_sync_removes_routes_not_resent_and_counts() {
+        let mut fib = Fib::new(Box::new(NoneBackend::default()));
+        let a = fib.apply(Batch {
+            seq: 1,
+            add: vec![bh("10.0.0.0/8"), bh("10.1.0.0/16"), bh("2001:db8::/32")],
+            ..Default::default()
+        });
+        assert_eq!((a.seq, a.applied, a.failed), (1, 3, 0));
+        fib.apply(Batch {
+            seq: 2,
+            begin_sync: true,
+            add: vec![bh("10.1.0.0/16")],
+            ..Default::default()
+        });
+        assert!(fib.syncing());
+        // A route deleted during the sync is not "re-sent" any more.
+        fib.apply(Batch {
+            seq: 3,
+            add: vec![bh("2001:db8::/32")],
+            ..Default::default()
+        });
+        let a = fib.apply(Batch {
+            seq: 4,
+            end_sync: true,
+            ..Default::default()
+        });
+        assert_eq!(a.seq, 4);
+        assert!(!fib.syncing());
+        assert_eq!(
+            fib.backend().prefixes(),
+            vec![net("10.1.0.0/16"), net("2001:db8::/32")]
+        );
+        assert_eq!(fib.counters().reconciled_kept, 2);
+        assert_eq!(fib.counters().reconciled_removed, 1);
+    }
+
+    #[test]
+    fn end_sync_without_begin_deletes_nothing() {
+        let mut fib = Fib::new(Box::new(NoneBackend::default()));
+        fib.apply(Batch {
+            add: vec![bh("10.0.0.0/8")],
+            ..Default::default()
+        });
+        fib.apply(Batch {
+            end_sync: true,
+            ..Default::default()
+        });
+        assert_eq!(fib.backend().prefixes().len(), 1);
+    }
+
+    #[test]
+    fn proto_routes_decode_with_interface_names_and_bad_ones_fail() {
+        let good = oxr_proto::fea::FibRoute {
+            prefix: Some(net("10.0.0.0/8").into()),
+            nexthops: vec![FibNexthop {
+                gateway: Some("192.0.2.1".parse::<std::net::IpAddr>().unwrap().into()),
+                ifindex: 0,
+                interface: "eth0".into(),
+                weight: 0,
+            }],
+            action: 0,
+            metric: 5,
+            protocol: "static".into(),
+        };
+        let bad = oxr_proto::fea::FibRoute {
+            prefix: None,
+            ..good.clone()
+        };
+        let b = batch_from_proto(
+            &FibBatch {
+                seq: 9,
+                add: vec![good, bad],
+                ..Default::default()
+            },
+            &|n| (n == "eth0").then_some(7),
+        );
+        assert_eq!(b.add.len(), 1);
+        assert_eq!(b.add[0].nexthops[0].ifindex, 7);
+        assert_eq!(b.add[0].nexthops[0].weight, 1);
+        assert_eq!(b.invalid.len(), 1);
+        let mut fib = Fib::new(Box::new(NoneBackend::default()));
+        let ack = fib.apply(b);
+        assert_eq!((ack.applied, ack.failed), (1, 1));
+        let wire = route_to_proto(&fib.backend().routes()[0], &|_| "eth0".into());
+        assert_eq!(wire.nexthops[0].interface, "eth0");
+        assert_eq!(wire.metric, 5);
+    }
+}

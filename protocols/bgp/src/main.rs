@@ -1,0 +1,282 @@
+//! oxr-bgp: the BGP process. Reads config section "bgp" (from oxr-routerd, or
+//! `protocols.bgp` of a router TOML with `--config`), runs the pure
+//! [`oxr_bgp::instance::Instance`] in one event loop fed by the sockets of
+//! [`oxr_bgp::io`], publishes best paths to oxr-rib and watches next hops.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use oxr_bgp::api;
+use oxr_bgp::config::BgpConfig;
+use oxr_bgp::instance::{Input, Instance, Output};
+use oxr_bgp::io::{Io, IoEvent};
+use oxr_bgp::rib_feed;
+use oxr_sdk::{CommonArgs, ConfigWatcher, Runtime, ShowHandler, ShowOutput};
+use tokio::sync::{mpsc, oneshot};
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(name = "oxr-bgp", about = "oxr BGP-4 speaker")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// TCP port to listen on.
+    #[arg(long, default_value_t = 179)]
+    bgp_port: u16,
+    /// Addresses to listen on (default: 0.0.0.0 and ::).
+    #[arg(long)]
+    bgp_listen: Vec<IpAddr>,
+}
+
+enum Request {
+    Show(Vec<String>, oneshot::Sender<Result<ShowOutput, String>>),
+    Metrics(oneshot::Sender<String>),
+}
+
+struct Show {
+    tx: mpsc::Sender<Request>,
+}
+
+#[tonic::async_trait]
+impl ShowHandler for Show {
+    fn commands(&self) -> Vec<(Vec<&'static str>, &'static str)> {
+        api::COMMANDS
+            .iter()
+            .map(|(w, h)| (w.to_vec(), *h))
+            .collect()
+    }
+
+    async fn show(&self, words: &[String]) -> Result<ShowOutput, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Show(words.to_vec(), tx))
+            .await
+            .map_err(|_| "bgp event loop gone".to_string())?;
+        rx.await.map_err(|_| "bgp event loop gone".to_string())?
+    }
+
+    async fn metrics(&self) -> String {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Metrics(tx)).await.is_err() {
+            return String::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// `protocols.bgp` of a router TOML, read directly (the router config schema
+/// may not know the BGP section yet).
+fn config_from_file(path: &Path) -> anyhow::Result<BgpConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: toml::Value =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let section = v
+        .get("protocols")
+        .and_then(|p| p.get("bgp"))
+        .context("no [protocols.bgp] section")?
+        .clone();
+    let cfg: BgpConfig = section.try_into().context("protocols.bgp")?;
+    check(&cfg)?;
+    Ok(cfg)
+}
+
+fn check(cfg: &BgpConfig) -> anyhow::Result<()> {
+    let errs = cfg.validate();
+    if errs.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = errs
+        .iter()
+        .map(|(p, r)| format!("  protocols.bgp.{p}: {r}"))
+        .collect();
+    anyhow::bail!("invalid BGP configuration:\n{}", lines.join("\n"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let file_cfg = match &args.common.config {
+        Some(p) => Some(config_from_file(p)?),
+        None => None,
+    };
+    let runtime = Runtime::new("bgp", args.common)?;
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let show: Arc<dyn ShowHandler> = Arc::new(Show { tx: req_tx });
+    let listen: Vec<SocketAddr> = if args.bgp_listen.is_empty() {
+        vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.bgp_port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), args.bgp_port),
+        ]
+    } else {
+        args.bgp_listen
+            .iter()
+            .map(|a| SocketAddr::new(*a, args.bgp_port))
+            .collect()
+    };
+    let watcher = match file_cfg {
+        Some(_) => None,
+        None => Some(ConfigWatcher::<Option<BgpConfig>>::from_routerd(
+            runtime.address_of("routerd"),
+            "bgp",
+        )),
+    };
+    let publisher = runtime.rib_publisher(rib_feed::hello());
+    let nexthops = runtime.nexthop_watcher();
+    let event_loop = event_loop(listen, file_cfg, watcher, publisher, nexthops, req_rx);
+    runtime.run(show, event_loop).await
+}
+
+async fn event_loop(
+    listen: Vec<SocketAddr>,
+    mut cfg: Option<BgpConfig>,
+    mut watcher: Option<ConfigWatcher<Option<BgpConfig>>>,
+    publisher: oxr_sdk::RibPublisher,
+    mut nexthops: oxr_sdk::NexthopWatcher,
+    mut requests: mpsc::Receiver<Request>,
+) -> anyhow::Result<()> {
+    // Wait for a configuration with a BGP section.
+    while cfg.is_none() {
+        let w = watcher.as_mut().context("no config source")?;
+        let u = w.next().await.context("config source closed")?;
+        match &u.section {
+            Some(c) => match check(c) {
+                Ok(()) => cfg = Some(c.clone()),
+                Err(e) => tracing::error!("{e:#}"),
+            },
+            None => tracing::info!("no BGP section configured; waiting"),
+        }
+    }
+    let cfg = cfg.expect("loop above");
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let mut io = Io::start(&listen, ev_tx)
+        .await
+        .context("binding the BGP listeners")?;
+    let mut inst = Instance::new(cfg);
+    let outs = inst.start(io.now_ms());
+    let mut pending = outs;
+    loop {
+        // Carry out the last outputs (next hops need the watcher, hence inline).
+        for o in io.apply(std::mem::take(&mut pending)) {
+            match o {
+                Output::Rib(changes) => rib_feed::publish(&publisher, changes),
+                Output::RibEndOfRib => publisher.end_of_rib(),
+                Output::WatchNexthop(a) => nexthops.register(a),
+                Output::MrtDump { file, data } => write_mrt(file, data),
+                _ => {}
+            }
+        }
+        let deadline = io.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cfg_next = async {
+            match watcher.as_mut() {
+                Some(w) => w.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = ev_rx.recv() => {
+                let Some(ev) = ev else { anyhow::bail!("socket tasks gone") };
+                let mut inputs = Vec::new();
+                push_event(&mut io, ev, &mut inputs);
+                // Take what else is queued: one pass over many reads.
+                while inputs.len() < 256 {
+                    match ev_rx.try_recv() {
+                        Ok(ev) => push_event(&mut io, ev, &mut inputs),
+                        Err(_) => break,
+                    }
+                }
+                for i in inputs {
+                    let now = io.now_ms();
+                    pending.extend(inst.handle(now, i));
+                }
+            }
+            _ = sleep => {
+                for k in io.due_timers() {
+                    let now = io.now_ms();
+                    pending.extend(inst.handle(now, Input::TimerFired(k)));
+                }
+            }
+            u = cfg_next => {
+                let Some(u) = u else { continue };
+                match &u.section {
+                    Some(c) => match check(c) {
+                        Ok(()) => {
+                            let now = io.now_ms();
+                            pending.extend(inst.handle(now, Input::Config(Box::new(c.clone()))));
+                        }
+                        Err(e) => tracing::error!("{e:#}; keeping the running configuration"),
+                    },
+                    None => tracing::warn!("BGP section removed; keeping the running configuration"),
+                }
+            }
+            nh = nexthops.next() => {
+                if let Some(s) = nh {
+                    let now = io.now_ms();
+                    pending.extend(inst.handle(now, Input::Nexthop {
+                        addr: s.address,
+                        reachable: s.resolved,
+                        metric: s.metric,
+                    }));
+                }
+            }
+            r = requests.recv() => {
+                match r {
+                    Some(Request::Show(words, reply)) => {
+                        let res = api::request(&inst, &words).map(|r| {
+                            if let Some(c) = r.command {
+                                let now = io.now_ms();
+                                pending.extend(inst.handle(now, Input::Command(c)));
+                            }
+                            ShowOutput { text: r.text, json: r.json }
+                        });
+                        let _ = reply.send(res);
+                    }
+                    Some(Request::Metrics(reply)) => {
+                        let _ = reply.send(api::metrics(&inst));
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+fn push_event(io: &mut Io, ev: IoEvent, inputs: &mut Vec<Input>) {
+    match ev {
+        IoEvent::Input(i) => inputs.push(i),
+        IoEvent::Up(conn, w, i) => {
+            if let Some(i) = io.on_up(conn, w, i) {
+                inputs.push(i);
+            }
+        }
+    }
+}
+
+fn write_mrt(file: Option<String>, data: Vec<u8>) {
+    let Some(file) = file else {
+        tracing::info!(bytes = data.len(), "MRT dump made; no mrt.file configured");
+        return;
+    };
+    tokio::task::spawn_blocking(move || {
+        let tmp = format!("{file}.tmp");
+        match std::fs::write(&tmp, &data).and_then(|_| std::fs::rename(&tmp, &file)) {
+            Ok(()) => tracing::info!(file, bytes = data.len(), "MRT dump written"),
+            Err(e) => tracing::warn!(file, error = %e, "MRT dump failed"),
+        }
+    });
+}

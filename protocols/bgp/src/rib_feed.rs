@@ -1,0 +1,64 @@
+//! What goes to oxr-rib: the instance's [`RibChange`]s as SDK routes.
+//!
+//! Every BGP next hop is handed over as a gateway without an interface, so the
+//! RIB resolves it: through the connected subnet for single-hop eBGP, and
+//! recursively through the IGP for iBGP and multihop eBGP. The distance is per
+//! route (20 eBGP, 200 iBGP; the Hello's default is 20) and the metric is MED.
+
+use oxr_sdk::{Hello, Nexthop, RibPublisher, Route};
+
+use crate::instance::{RibChange, RibRoute, DISTANCE_EBGP};
+
+/// The Hello oxr-bgp sends: protocol "bgp", default distance 20.
+pub fn hello() -> Hello {
+    Hello {
+        protocol: "bgp".into(),
+        instance: String::new(),
+        default_distance: DISTANCE_EBGP,
+        stale_hold_secs: 0,
+    }
+}
+
+/// The SDK route for a Loc-RIB best path.
+pub fn to_route(r: &RibRoute) -> Route {
+    let mut route = Route::forward(
+        r.prefix,
+        r.nexthops.iter().map(|a| Nexthop::gateway(*a)).collect(),
+    );
+    route.distance = r.distance;
+    route.metric = r.metric;
+    route
+}
+
+/// Queues changes on the publisher (which batches and coalesces them).
+pub fn publish(p: &RibPublisher, changes: Vec<RibChange>) {
+    for c in changes {
+        match c {
+            RibChange::Add(r) => p.add(to_route(&r)),
+            RibChange::Withdraw(prefix) => p.withdraw(prefix),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ibgp_route_keeps_distance_metric_and_gateway() {
+        let r = RibRoute {
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            nexthops: vec!["10.0.0.2".parse().unwrap()],
+            recursive: true,
+            distance: 200,
+            metric: 7,
+        };
+        let x = to_route(&r);
+        assert_eq!(x.distance, 200);
+        assert_eq!(x.metric, 7);
+        assert_eq!(
+            x.nexthops,
+            vec![Nexthop::gateway("10.0.0.2".parse().unwrap())]
+        );
+    }
+}

@@ -1,0 +1,560 @@
+//! The RIB's one prefix map: for every prefix (IPv4 and IPv6 in one ordered map, family
+//! first), the candidates published for it (one per client), what selection made of them and
+//! how the selected route resolved.
+//!
+//! XORP kept an origin table per protocol and merged them in stages; here the *data* is flat
+//! (one map, per-prefix candidates) and the stages are modules working on it.
+//!
+//! The map is ordered by (family, address, length), which gives the three queries the RIB
+//! needs: exact match, longest match of an address (probe each length present, longest
+//! first), and every prefix inside a prefix (one contiguous range).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use oxr_proto::convert::ConvertError;
+use oxr_proto::types as pb;
+use smallvec::SmallVec;
+
+use crate::resolve::Resolution;
+use crate::selection::Selected;
+
+/// A publishing client: one (protocol, instance) pair, numbered by the RIB.
+pub type ClientId = u32;
+
+/// The client that owns connected routes (made from the FEA's interface addresses).
+pub const CONNECTED_CLIENT: ClientId = 0;
+
+/// A prefix as the table keys it: family, network address (host bits zero, IPv4 in the
+/// low 32 bits) and length. Ordered by family, then address, then length, so the prefixes
+/// inside a prefix form one contiguous range.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Key {
+    /// IPv6 (true) or IPv4.
+    pub v6: bool,
+    /// Network address.
+    pub addr: u128,
+    /// Prefix length.
+    pub len: u8,
+}
+
+/// Every bit of an address of the family.
+fn full(v6: bool) -> u128 {
+    if v6 {
+        u128::MAX
+    } else {
+        u128::from(u32::MAX)
+    }
+}
+
+/// The network mask of `len` bits for the family.
+fn mask(v6: bool, len: u8) -> u128 {
+    let f = full(v6);
+    f & !f.checked_shr(u32::from(len)).unwrap_or(0)
+}
+
+/// Leading bits `a` and `b` have in common, within the family's width.
+pub fn common_len(v6: bool, a: u128, b: u128) -> u8 {
+    let width = if v6 { 128 } else { 32 };
+    let lz = (a ^ b).leading_zeros() - (128 - width);
+    lz.min(width) as u8
+}
+
+impl Key {
+    /// Address width of the family in bits.
+    pub fn width(self) -> u8 {
+        if self.v6 {
+            128
+        } else {
+            32
+        }
+    }
+
+    /// The prefix of length `len` containing `addr` (host bits cleared).
+    pub fn new(v6: bool, addr: u128, len: u8) -> Key {
+        Key {
+            v6,
+            addr: addr & mask(v6, len),
+            len,
+        }
+    }
+
+    /// The host prefix (/32 or /128) of an address.
+    pub fn host(addr: IpAddr) -> Key {
+        match addr {
+            IpAddr::V4(a) => Key::new(false, u128::from(u32::from(a)), 32),
+            IpAddr::V6(a) => Key::new(true, u128::from(a), 128),
+        }
+    }
+
+    /// The address as `std::net`.
+    pub fn ip(self) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(self.addr))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(self.addr as u32))
+        }
+    }
+
+    /// The prefix as `ipnet`.
+    pub fn net(self) -> IpNet {
+        match self.ip() {
+            IpAddr::V4(a) => IpNet::V4(Ipv4Net::new(a, self.len).expect("length fits family")),
+            IpAddr::V6(a) => IpNet::V6(Ipv6Net::new(a, self.len).expect("length fits family")),
+        }
+    }
+
+    /// Highest address inside the prefix.
+    pub fn last(self) -> u128 {
+        self.addr | (full(self.v6) & !mask(self.v6, self.len))
+    }
+
+    /// Whether `other` (a prefix or a host key) lies inside this prefix.
+    pub fn contains(self, other: Key) -> bool {
+        self.v6 == other.v6
+            && other.len >= self.len
+            && other.addr & mask(self.v6, self.len) == self.addr
+    }
+
+    /// The prefix of length `len` (shorter or equal) that contains this one.
+    pub fn truncate(self, len: u8) -> Key {
+        Key::new(self.v6, self.addr, len.min(self.len))
+    }
+
+    /// Parses a wire prefix; host bits are cleared.
+    pub fn from_proto(p: &pb::Prefix) -> Result<Key, ConvertError> {
+        let (v6, addr) = addr_from_octets(&p.addr)?;
+        let width = if v6 { 128 } else { 32 };
+        if p.len > width {
+            return Err(ConvertError::PrefixLength {
+                len: p.len,
+                family: if v6 { "IPv6" } else { "IPv4" },
+            });
+        }
+        Ok(Key::new(v6, addr, p.len as u8))
+    }
+
+    /// The wire form.
+    pub fn to_proto(self) -> pb::Prefix {
+        pb::Prefix {
+            addr: addr_octets(self.v6, self.addr),
+            len: u32::from(self.len),
+        }
+    }
+}
+
+impl From<IpNet> for Key {
+    fn from(net: IpNet) -> Key {
+        match net {
+            IpNet::V4(n) => Key::new(false, u128::from(u32::from(n.network())), n.prefix_len()),
+            IpNet::V6(n) => Key::new(true, u128::from(n.network()), n.prefix_len()),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.ip(), self.len)
+    }
+}
+
+fn addr_from_octets(o: &[u8]) -> Result<(bool, u128), ConvertError> {
+    match o.len() {
+        4 => Ok((
+            false,
+            u128::from(u32::from_be_bytes(o.try_into().expect("len 4"))),
+        )),
+        16 => Ok((true, u128::from_be_bytes(o.try_into().expect("len 16")))),
+        n => Err(ConvertError::AddressLength(n)),
+    }
+}
+
+fn addr_octets(v6: bool, addr: u128) -> bytes::Bytes {
+    if v6 {
+        bytes::Bytes::copy_from_slice(&addr.to_be_bytes())
+    } else {
+        bytes::Bytes::copy_from_slice(&(addr as u32).to_be_bytes())
+    }
+}
+
+/// A fast hasher for table keys (Fx-style multiply-rotate). Keys are not attacker-chosen
+/// in a way that matters here (a protocol can flood the RIB anyway), and SipHash was a
+/// visible share of the cost of indexing a full table's gateway dependents.
+#[derive(Clone, Copy, Default)]
+pub struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.add(v as u64);
+        self.add((v >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `BuildHasher` for [`FastHasher`].
+pub type FastHash = std::hash::BuildHasherDefault<FastHasher>;
+
+/// What a route does with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// To its next hops.
+    Forward,
+    /// Drop silently.
+    Blackhole,
+    /// Drop with ICMP unreachable.
+    Reject,
+}
+
+impl Action {
+    /// From the wire enum (unknown values forward).
+    pub fn from_proto(v: i32) -> Action {
+        match pb::RouteAction::try_from(v) {
+            Ok(pb::RouteAction::Blackhole) => Action::Blackhole,
+            Ok(pb::RouteAction::Reject) => Action::Reject,
+            _ => Action::Forward,
+        }
+    }
+
+    /// The wire enum.
+    pub fn to_proto(self) -> pb::RouteAction {
+        match self {
+            Action::Forward => pb::RouteAction::Forward,
+            Action::Blackhole => pb::RouteAction::Blackhole,
+            Action::Reject => pb::RouteAction::Reject,
+        }
+    }
+}
+
+/// A next hop as a protocol published it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Nexthop {
+    /// Gateway; without an interface it is resolved through the table.
+    pub gateway: Option<IpAddr>,
+    /// Outgoing interface; without a gateway the destination is on that link.
+    pub interface: Option<Arc<str>>,
+    /// ECMP weight (0 means 1).
+    pub weight: u32,
+}
+
+/// An interned, shared set of next hops: many routes point at the same one.
+pub type NhSet = Arc<[Nexthop]>;
+
+/// A next hop after resolution, as the FEA gets it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FibNexthop {
+    /// Gateway, or none for an on-link destination.
+    pub gateway: Option<IpAddr>,
+    /// Interface index (0 if the RIB has not learnt the interface yet).
+    pub ifindex: u32,
+    /// Interface name.
+    pub interface: Arc<str>,
+    /// ECMP weight (0 means 1).
+    pub weight: u32,
+}
+
+/// Resolved next hops, shared by every route resolving the same way.
+pub type FibNhSet = Arc<[FibNexthop]>;
+
+/// One client's route for a prefix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Who published it.
+    pub client: ClientId,
+    /// Administrative distance.
+    pub distance: u32,
+    /// Protocol metric.
+    pub metric: u32,
+    /// Opaque tag.
+    pub tag: u32,
+    /// Forward, blackhole or reject.
+    pub action: Action,
+    /// The client's stream broke and it has not re-sent this route yet.
+    pub stale: bool,
+    /// When it was last changed, in seconds since the RIB started.
+    pub since: u32,
+    /// Next hops as published.
+    pub nexthops: NhSet,
+}
+
+/// Entry flag: the FIB view of this prefix changed and is queued for the FEA.
+pub const FIB_DIRTY: u8 = 1;
+/// Entry flag: the FEA was last told to install this prefix.
+pub const FIB_SENT: u8 = 2;
+/// Entry flag: selection changed since the prefix was last resolved.
+pub const SEL_CHANGED: u8 = 4;
+
+/// Everything the RIB knows about one prefix.
+#[derive(Clone, Debug, Default)]
+pub struct Entry {
+    /// One per client; most prefixes have exactly one.
+    pub cands: SmallVec<[Candidate; 1]>,
+    /// The selection's result (None when there are no candidates).
+    pub sel: Option<Selected>,
+    /// How the selected route resolved (None: unresolvable or nothing selected).
+    pub res: Option<Resolution>,
+    /// `FIB_*` and `SEL_CHANGED` bits.
+    pub flags: u8,
+}
+
+impl Entry {
+    /// The candidate of `client`, if any.
+    pub fn candidate(&self, client: ClientId) -> Option<&Candidate> {
+        self.cands.iter().find(|c| c.client == client)
+    }
+}
+
+/// The prefix map.
+#[derive(Debug)]
+pub struct Table {
+    map: BTreeMap<Key, Entry>,
+    /// How many entries of each length exist, per family, so a longest match probes only
+    /// lengths that are present.
+    lens: [[u32; 129]; 2],
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            map: BTreeMap::new(),
+            lens: [[0; 129]; 2],
+        }
+    }
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    /// Number of entries (including empty ones waiting for their FIB delete).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Exact match.
+    pub fn get(&self, key: &Key) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    /// Exact match, mutable.
+    pub fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
+        self.map.get_mut(key)
+    }
+
+    /// The entry for `key`, created empty if absent.
+    pub fn entry(&mut self, key: Key) -> &mut Entry {
+        let lens = &mut self.lens;
+        self.map.entry(key).or_insert_with(|| {
+            lens[usize::from(key.v6)][usize::from(key.len)] += 1;
+            Entry::default()
+        })
+    }
+
+    /// Removes an entry.
+    pub fn remove(&mut self, key: &Key) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        self.lens[usize::from(key.v6)][usize::from(key.len)] -= 1;
+        Some(e)
+    }
+
+    /// Every entry in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Every entry in order, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Entry)> {
+        self.map.iter_mut()
+    }
+
+    /// Entries strictly after `after` (from the start if None), in order.
+    pub fn after(&self, after: Option<Key>) -> impl Iterator<Item = (&Key, &Entry)> {
+        let lower = match after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Unbounded,
+        };
+        self.map.range((lower, Bound::Unbounded))
+    }
+
+    /// Entries strictly after `after` (from the start if None), in order, mutable.
+    pub fn after_mut(&mut self, after: Option<Key>) -> impl Iterator<Item = (&Key, &mut Entry)> {
+        let lower = match after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Unbounded,
+        };
+        self.map.range_mut((lower, Bound::Unbounded))
+    }
+
+    /// Every entry inside `outer` (including `outer` itself).
+    pub fn inside(&self, outer: Key) -> impl Iterator<Item = (&Key, &Entry)> {
+        let hi = Key {
+            v6: outer.v6,
+            addr: outer.last(),
+            len: u8::MAX,
+        };
+        self.map.range(outer..=hi)
+    }
+
+    /// Longest prefix containing `addr` (a host key) whose entry passes `pred`.
+    pub fn longest_match<F>(&self, addr: Key, mut pred: F) -> Option<(Key, &Entry)>
+    where
+        F: FnMut(&Key, &Entry) -> bool,
+    {
+        let lens = &self.lens[usize::from(addr.v6)];
+        for len in (0..=addr.len).rev() {
+            if lens[usize::from(len)] == 0 {
+                continue;
+            }
+            let k = addr.truncate(len);
+            if let Some(e) = self.map.get(&k) {
+                if pred(&k, e) {
+                    return Some((k, e));
+                }
+            }
+        }
+        None
+    }
+
+    /// The entries at the nearest address at or below `addr` and the nearest above it
+    /// (every length at those two addresses), for covering-prefix computations.
+    pub fn neighbours(&self, addr: Key) -> Vec<Key> {
+        let mut out = Vec::new();
+        let at_or_below = Key {
+            v6: addr.v6,
+            addr: addr.addr,
+            len: u8::MAX,
+        };
+        let lo = Key {
+            v6: addr.v6,
+            addr: 0,
+            len: 0,
+        };
+        let mut first = None;
+        for (k, _) in self.map.range(lo..=at_or_below).rev() {
+            match first {
+                None => first = Some(k.addr),
+                Some(a) if a != k.addr => break,
+                _ => {}
+            }
+            out.push(*k);
+        }
+        let mut first = None;
+        for (k, _) in self
+            .map
+            .range((Bound::Excluded(at_or_below), Bound::Unbounded))
+        {
+            if k.v6 != addr.v6 {
+                break;
+            }
+            match first {
+                None => first = Some(k.addr),
+                Some(a) if a != k.addr => break,
+                _ => {}
+            }
+            out.push(*k);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> Key {
+        Key::from(s.parse::<IpNet>().unwrap())
+    }
+
+    #[test]
+    fn keys_mask_and_contain() {
+        assert_eq!(k("10.1.2.3/16"), k("10.1.0.0/16"));
+        assert!(k("10.0.0.0/8").contains(k("10.1.0.0/16")));
+        assert!(!k("10.1.0.0/16").contains(k("10.0.0.0/8")));
+        assert!(!k("10.0.0.0/8").contains(k("2001:db8::/32")));
+        assert!(k("0.0.0.0/0").contains(k("255.255.255.255/32")));
+        assert_eq!(
+            k("10.0.0.0/8").last(),
+            u128::from(u32::from(Ipv4Addr::new(10, 255, 255, 255)))
+        );
+        assert_eq!(k("2001:db8::1/128").to_string(), "2001:db8::1/128");
+        assert_eq!(common_len(false, 0x0a00_0000, 0x0a05_0505), 13);
+        assert_eq!(common_len(false, 7, 7), 32);
+    }
+
+    #[test]
+    fn proto_prefixes_round_trip_and_reject_bad_lengths() {
+        let key = k("2001:db8:1::/48");
+        assert_eq!(Key::from_proto(&key.to_proto()).unwrap(), key);
+        let bad = pb::Prefix {
+            addr: bytes::Bytes::from_static(&[10, 0, 0, 0]),
+            len: 33,
+        };
+        assert!(Key::from_proto(&bad).is_err());
+    }
+
+    #[test]
+    fn longest_match_and_inside() {
+        let mut t = Table::new();
+        for p in [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.2.0/24",
+            "11.0.0.0/8",
+            "2001:db8::/32",
+        ] {
+            t.entry(k(p));
+        }
+        let a = Key::host("10.1.2.3".parse().unwrap());
+        assert_eq!(t.longest_match(a, |_, _| true).unwrap().0, k("10.1.2.0/24"));
+        assert_eq!(
+            t.longest_match(a, |k, _| k.len <= 16).unwrap().0,
+            k("10.1.0.0/16")
+        );
+        let b = Key::host("12.0.0.1".parse().unwrap());
+        assert_eq!(t.longest_match(b, |_, _| true).unwrap().0, k("0.0.0.0/0"));
+        let inside: Vec<_> = t.inside(k("10.0.0.0/8")).map(|(k, _)| *k).collect();
+        assert_eq!(
+            inside,
+            vec![k("10.0.0.0/8"), k("10.1.0.0/16"), k("10.1.2.0/24")]
+        );
+        t.remove(&k("0.0.0.0/0"));
+        assert!(t.longest_match(b, |_, _| true).is_none());
+        let v6 = Key::host("2001:db8::1".parse().unwrap());
+        assert_eq!(
+            t.longest_match(v6, |_, _| true).unwrap().0,
+            k("2001:db8::/32")
+        );
+    }
+}
