@@ -21,7 +21,11 @@ use crate::netlink::RtMessage;
 pub fn section_from_file(path: &Path) -> anyhow::Result<FeaSection> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg = oxr_config::parse_and_validate(&text).map_err(|errs| {
+    let cfg = oxr_config::parse_and_validate_with(
+        &text,
+        &oxr_config::Registry::global().accept_unregistered(),
+    )
+    .map_err(|errs| {
         anyhow::anyhow!(
             "{}: {}",
             path.display(),

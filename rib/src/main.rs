@@ -70,7 +70,11 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let cfg = oxr_config::parse_and_validate(&text).map_err(|errs| {
+            let cfg = oxr_config::parse_and_validate_with(
+                &text,
+                &oxr_config::Registry::global().accept_unregistered(),
+            )
+            .map_err(|errs| {
                 let lines: Vec<String> = errs
                     .iter()
                     .map(|e| format!("{}: {}", e.path, e.reason))

@@ -239,20 +239,21 @@ fn ip_batch(ns: &Ns, table: &[IpNet], dir: &Path) -> Duration {
     for net in table {
         match net {
             IpNet::V4(_) => writeln!(f, "route add {net} via 10.0.0.2 proto 201").unwrap(),
-            IpNet::V6(_) => {
-                writeln!(f, "-6 route add {net} via 2001:db8:ffff::2 proto 201").unwrap()
-            }
+            IpNet::V6(_) => writeln!(f, "route add {net} via 2001:db8:ffff::2 proto 201").unwrap(),
         }
     }
     drop(f);
     let t = Instant::now();
     let st = Command::new("ip")
-        .args(["-n", &ns.0, "-batch", path.to_str().unwrap()])
+        // -force: keep going past a prefix the kernel refuses, as oxr does (counted, not fatal).
+        .args(["-n", &ns.0, "-force", "-batch", path.to_str().unwrap()])
         .stdout(Stdio::null())
         .status()
         .unwrap();
     let elapsed = t.elapsed();
-    assert!(st.success(), "ip -batch failed");
+    if !st.success() {
+        eprintln!("ip -batch reported errors (some prefixes refused)");
+    }
     elapsed
 }
 

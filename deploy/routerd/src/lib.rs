@@ -70,7 +70,10 @@ pub struct Args {
 /// is accepted under `protocols.<name>`, completed by the shell (`Schema`), delivered as
 /// `WatchConfig` section `<name>` and run as `oxr-<name>` while its section exists.
 pub fn registry() -> Registry {
-    Registry::builtin().with(oxr_ospf::config::OspfSchema)
+    Registry::builtin()
+        .with(oxr_ospf::config::OspfSchema)
+        .with(oxr_bgp::config::BgpSchema)
+        .with(oxr_rip::config::RipSchema)
 }
 
 /// Reads and validates the configuration file: the document and its typed form, or every

@@ -3,7 +3,7 @@
 //! [`Lpm4`] and [`Lpm6`] are [Poptrie]s (Asai & Ohara, SIGCOMM 2015): a direct-pointing
 //! first level (18 bits for IPv4, 16 for IPv6) and then 6-bit levels of popcount-compressed
 //! nodes with leaf compression. A full IPv4 Internet table takes a few MiB (see
-//! `BENCHMARKS.part.md`), so the hot part stays in cache, unlike DIR-24-8's 64 MiB first
+//! `BENCHMARKS.md`), so the hot part stays in cache, unlike DIR-24-8's 64 MiB first
 //! level. IPv6 uses the same layout with 128-bit keys; most IPv6 routes are /48 or shorter,
 //! i.e. at most 6 levels below the direct one.
 //!

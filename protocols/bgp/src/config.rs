@@ -15,13 +15,16 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::packet::AfiSafi;
 use crate::policy::{self, PolicySet};
 
 /// Address families a neighbor can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
     /// IPv4 unicast.
@@ -53,7 +56,7 @@ fn default_restart_time() -> u16 {
 }
 
 /// Graceful restart settings (RFC 4724).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct GracefulRestartConfig {
     /// Announce the capability.
@@ -65,7 +68,7 @@ pub struct GracefulRestartConfig {
 }
 
 /// One neighbor (`neighbor."ADDRESS"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct NeighborConfig {
     /// Peer AS.
@@ -122,7 +125,7 @@ fn default_max_paths() -> u8 {
 }
 
 /// The `protocols.bgp` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct BgpConfig {
     /// Our AS.
@@ -144,6 +147,7 @@ pub struct BgpConfig {
     /// Prefixes this speaker originates (ORIGIN IGP, empty AS path, next hop
     /// self); exported through each neighbor's export policy like any route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
     pub network: Vec<IpNet>,
     /// Periodic MRT TABLE_DUMP_V2 dumps of the Loc-RIB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,7 +159,7 @@ fn default_mrt_interval() -> u32 {
 }
 
 /// MRT dump settings (`mrt`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct MrtConfig {
     /// File written by each dump (replaced atomically).
@@ -242,5 +246,128 @@ impl BgpConfig {
         }
         e.extend(policy::validate(&self.policy));
         e
+    }
+}
+
+/// The `protocols.bgp` schema for the router configuration registry
+/// (oxr-routerd's `registry()`, and oxr-bgp's own `--config FILE` loading).
+pub struct BgpSchema;
+
+impl oxr_config::ProtocolSchema for BgpSchema {
+    fn name(&self) -> &'static str {
+        "bgp"
+    }
+
+    fn validate(
+        &self,
+        value: &toml::Value,
+        at: &oxr_config::ConfigPath,
+    ) -> Vec<oxr_config::ConfigError> {
+        let cfg = match oxr_config::deserialize_at::<BgpConfig>(value, at) {
+            Ok(c) => c,
+            Err(e) => return vec![e],
+        };
+        cfg.validate()
+            .into_iter()
+            .map(|(path, reason)| oxr_config::ConfigError {
+                // Re-parsed so quoting follows the router-wide path syntax; an
+                // indexed segment (`import-policy[0]`) may not parse, hence the
+                // fallback.
+                path: match oxr_config::ConfigPath::parse(&path) {
+                    Ok(rel) => oxr_config::ConfigPath([at.0.clone(), rel.0].concat()).to_string(),
+                    Err(_) => format!("{at}.{path}"),
+                },
+                reason,
+            })
+            .collect()
+    }
+
+    fn json_schema(&self) -> serde_json::Value {
+        oxr_config::schema_of::<BgpConfig>()
+    }
+
+    fn section_json(&self, value: &toml::Value) -> serde_json::Value {
+        oxr_config::section_json_of::<BgpConfig>(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> oxr_config::Registry {
+        oxr_config::Registry::builtin().with(BgpSchema)
+    }
+
+    const ROUTER: &str = r#"
+[protocols.bgp]
+local-as = 4200000066
+router-id = "192.0.2.1"
+network = ["198.51.100.0/24"]
+[protocols.bgp.neighbor."192.0.2.2"]
+remote-as = 65001
+import-policy = ["IN"]
+afi = ["ipv4-unicast", "ipv6-unicast"]
+[protocols.bgp.policy.IN.term.10.match]
+prefix-list = ["10.0.0.0/8 le 32"]
+[protocols.bgp.policy.IN.term.10.then]
+action = "accept"
+"#;
+
+    #[test]
+    fn the_router_config_accepts_and_delivers_the_bgp_section() {
+        let cfg = oxr_config::parse_and_validate_with(ROUTER, &registry()).unwrap();
+        assert_eq!(cfg.protocols.configured_names(), ["bgp"]);
+        let section: Option<BgpConfig> = serde_json::from_value(cfg.section_json("bgp")).unwrap();
+        let section = section.unwrap();
+        assert_eq!(section.local_as, 4_200_000_066);
+        let n = &section.neighbor[&"192.0.2.2".parse::<IpAddr>().unwrap()];
+        assert_eq!(n.hold_time, 90, "defaults filled in");
+        assert_eq!(n.import_policy, ["IN"]);
+        let none: Option<BgpConfig> = serde_json::from_value(
+            oxr_config::parse_and_validate_with("", &registry())
+                .unwrap()
+                .section_json("bgp"),
+        )
+        .unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn router_config_errors_name_full_paths() {
+        let errs = |text: &str| -> Vec<String> {
+            oxr_config::parse_and_validate_with(text, &registry())
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let e = errs(&ROUTER.replace("remote-as = 65001", "remote-as = 65001\nhold-tim = 3"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("protocols.bgp.neighbor"), "{e:?}");
+        let e = errs(&ROUTER.replace("remote-as = 65001", "remote-as = 65001\nhold-time = 2"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("protocols.bgp.neighbor.\"192.0.2.2\".hold-time"),
+            "{e:?}"
+        );
+        let e = errs(&ROUTER.replace("[\"IN\"]", "[\"OUT\"]"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("import-policy"), "{e:?}");
+    }
+
+    #[test]
+    fn the_schema_names_bgp_keys() {
+        let schema = oxr_config::json_schema_with(&registry());
+        let text = schema.to_string();
+        for key in [
+            "local-as",
+            "remote-as",
+            "import-policy",
+            "prefix-list",
+            "interval-secs",
+        ] {
+            assert!(text.contains(key), "{key} missing from the schema");
+        }
     }
 }

@@ -4,13 +4,12 @@
 //! [`oxr_bgp::io`], publishes best paths to oxr-rib and watches next hops.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use oxr_bgp::api;
-use oxr_bgp::config::BgpConfig;
+use oxr_bgp::config::{BgpConfig, BgpSchema};
 use oxr_bgp::instance::{Input, Instance, Output};
 use oxr_bgp::io::{Io, IoEvent};
 use oxr_bgp::rib_feed;
@@ -67,23 +66,6 @@ impl ShowHandler for Show {
     }
 }
 
-/// `protocols.bgp` of a router TOML, read directly (the router config schema
-/// may not know the BGP section yet).
-fn config_from_file(path: &Path) -> anyhow::Result<BgpConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: toml::Value =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let section = v
-        .get("protocols")
-        .and_then(|p| p.get("bgp"))
-        .context("no [protocols.bgp] section")?
-        .clone();
-    let cfg: BgpConfig = section.try_into().context("protocols.bgp")?;
-    check(&cfg)?;
-    Ok(cfg)
-}
-
 fn check(cfg: &BgpConfig) -> anyhow::Result<()> {
     let errs = cfg.validate();
     if errs.is_empty() {
@@ -105,10 +87,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let file_cfg = match &args.common.config {
-        Some(p) => Some(config_from_file(p)?),
-        None => None,
-    };
+    // Before any configuration is read: `--config FILE` is validated by
+    // oxr-config, which learns the `protocols.bgp` section from this.
+    oxr_config::register(BgpSchema)?;
     let runtime = Runtime::new("bgp", args.common)?;
     let (req_tx, req_rx) = mpsc::channel(16);
     let show: Arc<dyn ShowHandler> = Arc::new(Show { tx: req_tx });
@@ -123,31 +104,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|a| SocketAddr::new(*a, args.bgp_port))
             .collect()
     };
-    let watcher = match file_cfg {
-        Some(_) => None,
-        None => Some(ConfigWatcher::<Option<BgpConfig>>::from_routerd(
-            runtime.address_of("routerd"),
-            "bgp",
-        )),
-    };
+    let watcher = runtime.config::<Option<BgpConfig>>()?;
     let publisher = runtime.rib_publisher(rib_feed::hello());
     let nexthops = runtime.nexthop_watcher();
-    let event_loop = event_loop(listen, file_cfg, watcher, publisher, nexthops, req_rx);
+    let event_loop = event_loop(listen, watcher, publisher, nexthops, req_rx);
     runtime.run(show, event_loop).await
 }
 
 async fn event_loop(
     listen: Vec<SocketAddr>,
-    mut cfg: Option<BgpConfig>,
-    mut watcher: Option<ConfigWatcher<Option<BgpConfig>>>,
+    mut watcher: ConfigWatcher<Option<BgpConfig>>,
     publisher: oxr_sdk::RibPublisher,
     mut nexthops: oxr_sdk::NexthopWatcher,
     mut requests: mpsc::Receiver<Request>,
 ) -> anyhow::Result<()> {
     // Wait for a configuration with a BGP section.
+    let mut cfg = None;
     while cfg.is_none() {
-        let w = watcher.as_mut().context("no config source")?;
-        let u = w.next().await.context("config source closed")?;
+        let u = watcher.next().await.context("config source closed")?;
         match &u.section {
             Some(c) => match check(c) {
                 Ok(()) => cfg = Some(c.clone()),
@@ -182,12 +156,7 @@ async fn event_loop(
                 None => std::future::pending().await,
             }
         };
-        let cfg_next = async {
-            match watcher.as_mut() {
-                Some(w) => w.next().await,
-                None => std::future::pending().await,
-            }
-        };
+        let cfg_next = watcher.next();
         tokio::select! {
             ev = ev_rx.recv() => {
                 let Some(ev) = ev else { anyhow::bail!("socket tasks gone") };

@@ -27,6 +27,7 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::packet::attribute::{Community, LargeCommunity, MpNextHop, MpReach, PathAttributes};
@@ -36,7 +37,7 @@ use crate::packet::AfiSafi;
 pub type PolicySet = BTreeMap<String, Policy>;
 
 /// One named policy.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Policy {
     /// Terms keyed by sequence number (as a string, TOML keys being strings).
@@ -45,7 +46,7 @@ pub struct Policy {
 }
 
 /// One term: conditions and what to do when they hold.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Term {
     /// Conditions (all must hold; none means always).
@@ -57,7 +58,7 @@ pub struct Term {
 }
 
 /// Match conditions.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Match {
     /// Prefix ranges, `PREFIX [ge N] [le M]`; any may match.
@@ -77,7 +78,7 @@ pub struct Match {
 }
 
 /// Accept or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Take the route.
@@ -87,7 +88,7 @@ pub enum Verdict {
 }
 
 /// Community list edits.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CommunityAction {
     /// Set the list to exactly these (applied first).
@@ -102,7 +103,7 @@ pub struct CommunityAction {
 }
 
 /// AS path prepending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Prepend {
     /// AS to prepend (default: the local AS).
@@ -113,7 +114,7 @@ pub struct Prepend {
 }
 
 /// Modifications and verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Then {
     /// Set LOCAL_PREF.

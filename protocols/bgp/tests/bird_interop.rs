@@ -190,7 +190,8 @@ protocol bgp oxr6 {{
         &dir.join("bird.log"),
     ));
 
-    // oxr: the router TOML for oxr-rib/oxr-fea, plus protocols.bgp for oxr-bgp.
+    // oxr: one router TOML for every process (oxr-rib and oxr-fea keep the
+    // BGP section as written; the RIB waits for BGP's end-of-RIB).
     let base = "[router]\nname = \"bgpinterop\"\n";
     let bgp = format!(
         r#"
@@ -217,10 +218,8 @@ prefix-list = ["0.0.0.0/0 le 32"]
 action = "accept"
 "#
     );
-    let base_toml = dir.join("router.toml");
-    std::fs::write(&base_toml, base).unwrap();
-    let full_toml = dir.join("router-bgp.toml");
-    std::fs::write(&full_toml, format!("{base}{bgp}")).unwrap();
+    let router_toml = dir.join("router.toml");
+    std::fs::write(&router_toml, format!("{base}{bgp}")).unwrap();
     let run = dir.join("run");
     let run_s = run.to_str().unwrap().to_string();
     let rib = find_bin("OXR_RIB_BIN", "oxr-rib");
@@ -237,7 +236,7 @@ action = "accept"
                     "--run-dir",
                     &run_s,
                     "--config",
-                    base_toml.to_str().unwrap(),
+                    router_toml.to_str().unwrap(),
                 ],
                 &dir.join(format!("{name}.log")),
             ));
@@ -252,7 +251,7 @@ action = "accept"
         "--run-dir",
         &run_s,
         "--config",
-        full_toml.to_str().unwrap(),
+        router_toml.to_str().unwrap(),
     ];
     lab.children
         .push(spawn_in(&no, &bgp_args, &dir.join("bgp.log")));

@@ -185,8 +185,10 @@ pub fn receive_lsa(ctx: &ReceiveContext<'_>, lsa: &Lsa) -> Receipt {
     let from_dr = ctx.from_addr == rx_if.dr;
     match recency {
         Recency::Newer => {
-            // Step 5a.
-            if ctx.db_copy.is_some_and(|d| d.within_min_ls_arrival) {
+            // Step 5a. Not for an instance we asked this neighbor for: discarding it would
+            // leave the request pending (and the adjacency Loading) until the LS Request
+            // is retransmitted, RxmtInterval later.
+            if ctx.db_copy.is_some_and(|d| d.within_min_ls_arrival) && !ctx.on_sender_request_list {
                 return Receipt::Discard("min-ls-arrival");
             }
             let flood = flood_plan(ctx.ifaces, rx_if.area, h, Some((ctx.ifindex, ctx.from)));
@@ -559,6 +561,12 @@ mod tests {
             receive_lsa(&c, &lsa("9.9.9.9", 6)),
             Receipt::Discard("min-ls-arrival")
         );
+        // A newer instance we requested from this neighbor is taken all the same.
+        c.on_sender_request_list = true;
+        assert!(matches!(
+            receive_lsa(&c, &lsa("9.9.9.9", 6)),
+            Receipt::Install { .. }
+        ));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::config::{parse_area_id, AreaConfig, InterfaceConfig, OspfConfig};
-use crate::consts::{LS_REFRESH_TIME, MAX_AGE};
+use crate::consts::{LS_INFINITY, LS_REFRESH_TIME, MAX_AGE};
 use crate::flooding::{
     flood_plan, receive_lsa, Ack, DbCopy, Dest, FloodIface, FloodNbr, Receipt, ReceiveContext,
 };
@@ -41,7 +41,9 @@ use crate::neighbor::{
 use crate::originate::{
     network_lsa_body, originate, router_lsa_body, FullNbr, OrigIface, Origination,
 };
-use crate::packet::lsa::{options, LsaHeader, SummaryLsa, LSA_NETWORK, LSA_ROUTER};
+use crate::packet::lsa::{
+    options, ExternalLsa, LsaHeader, SummaryLsa, LSA_EXTERNAL, LSA_NETWORK, LSA_ROUTER,
+};
 use crate::packet::{
     check_crypto_seq, decode, encode, Auth, Body, DbDesc, Hello, LsAck, LsRequest, LsUpdate, Lsa,
     LsaBody, LsaKey, Packet, PacketType,
@@ -126,6 +128,15 @@ pub enum Input {
     },
     /// A timer fired.
     Timer(TimerKey),
+    /// Routes of other protocols changed (oxr-rib's `WatchRedistribution`): each added
+    /// prefix with its origin protocol ("static", "bgp", "connected"); announced as
+    /// AS-external LSAs when `redistribute.<protocol>` is configured (12.4.4).
+    Redistribute {
+        /// Routes added or changed.
+        add: Vec<(String, Ipv4Net)>,
+        /// Routes gone.
+        withdraw: Vec<Ipv4Net>,
+    },
 }
 
 /// A next hop of a route for the RIB.
@@ -360,6 +371,8 @@ pub struct Instance {
     spf_log: VecDeque<SpfRun>,
     dd_seq: u32,
     now: u64,
+    /// Routes of other protocols, by prefix: their origin protocol.
+    redistributed: BTreeMap<Ipv4Net, String>,
 }
 
 impl Instance {
@@ -386,6 +399,7 @@ impl Instance {
             spf_log: VecDeque::new(),
             dd_seq: 0,
             now: 0,
+            redistributed: BTreeMap::new(),
         }
     }
 
@@ -412,6 +426,17 @@ impl Instance {
                 }
                 _ => {}
             },
+            Input::Redistribute { add, withdraw } => {
+                for p in withdraw {
+                    self.redistributed.remove(&p);
+                }
+                for (proto, p) in add {
+                    self.redistributed.insert(p.trunc(), proto);
+                }
+                if self.router_id.is_some() {
+                    self.reconcile_own();
+                }
+            }
         }
         self.flush_pending_flood();
         std::mem::take(&mut self.out)
@@ -587,6 +612,8 @@ impl Instance {
                 self.spf_throttle = Throttle::new(c.throttle.spf);
             }
         }
+        let redist_changed =
+            self.cfg.as_ref().map(|c| &c.redistribute) != cfg.as_ref().map(|c| &c.redistribute);
         let old_ifs: BTreeMap<String, InterfaceConfig> =
             self.cfg.iter().flat_map(|c| c.interfaces.clone()).collect();
         let new_ifs: BTreeMap<String, InterfaceConfig> =
@@ -645,7 +672,7 @@ impl Instance {
         for n in names {
             self.try_up(&n);
         }
-        if cost_changed {
+        if (cost_changed || redist_changed) && self.router_id.is_some() {
             self.reconcile_own();
         }
         if self.router_id.is_some() && !self.timers.contains_key(&TimerKey::Sweep) {
@@ -1394,7 +1421,7 @@ impl Instance {
                     if let Some(n) = self.nbr_mut(name, from) {
                         n.dd.requests.remove(&key);
                     }
-                    self.remove_from_rxmt(&key);
+                    self.remove_from_rxmt(scope, &key);
                     if self_originated {
                         // 13.4: a newer instance of one of ours is out there. Take its
                         // sequence number and answer with a newer instance, or flush it.
@@ -1468,8 +1495,14 @@ impl Instance {
         }
     }
 
-    fn remove_from_rxmt(&mut self, key: &LsaKey) {
-        for i in self.ifaces.values_mut() {
+    /// Removes `key` from the retransmission lists of the neighbors in its flooding scope
+    /// (an ABR's router LSAs of different areas share one key).
+    fn remove_from_rxmt(&mut self, scope: Scope, key: &LsaKey) {
+        for i in self
+            .ifaces
+            .values_mut()
+            .filter(|i| scope == Scope::As || scope == Scope::Area(i.area))
+        {
             for n in i.nbrs.values_mut() {
                 n.rxmt.remove(key);
             }
@@ -1713,11 +1746,26 @@ impl Instance {
         let Some(rid) = self.router_id else { return d };
         let areas = self.active_areas();
         let abr = areas.len() > 1;
+        // AS-external LSAs need an area that carries them (stub areas do not, 3.6).
+        let externals = if areas.iter().any(|&a| !self.area_stub(a)) {
+            self.external_lsas()
+        } else {
+            vec![]
+        };
+        let asbr = !externals.is_empty();
+        for (lsid, body) in externals {
+            let key = LsaKey {
+                ls_type: LSA_EXTERNAL,
+                lsid,
+                adv_router: rid,
+            };
+            d.insert((Scope::As, key), (options::E, LsaBody::External(body)));
+        }
         for &area in &areas {
             let stub = self.area_stub(area);
             let opts = area_options(stub);
             let ifs = self.orig_ifaces(area);
-            let body = router_lsa_body(&ifs, abr, false);
+            let body = router_lsa_body(&ifs, abr, asbr && !stub);
             let key = LsaKey {
                 ls_type: LSA_ROUTER,
                 lsid: rid,
@@ -1767,6 +1815,53 @@ impl Instance {
             }
         }
         d
+    }
+
+    /// The AS-external LSAs (link state ID, body) for the redistributed routes whose
+    /// protocol is configured under `redistribute` (12.4.4). Two prefixes with the same
+    /// address take the host bits for the longer one's link state ID (appendix E).
+    fn external_lsas(&self) -> Vec<(Ipv4Addr, ExternalLsa)> {
+        let Some(cfg) = &self.cfg else { return vec![] };
+        let r = &cfg.redistribute;
+        let mut used = BTreeSet::new();
+        let mut v = Vec::new();
+        for (p, proto) in &self.redistributed {
+            let target = match proto.as_str() {
+                "static" => r.static_routes,
+                "bgp" => r.bgp,
+                "connected" => r.connected,
+                _ => None,
+            };
+            let Some(t) = target else { continue };
+            // Connected networks of OSPF interfaces are already in router LSAs.
+            if proto == "connected"
+                && self
+                    .ifaces
+                    .values()
+                    .any(|i| i.addr.map(|a| a.trunc()) == Some(*p))
+            {
+                continue;
+            }
+            let lsid = if used.insert(p.addr()) {
+                p.addr()
+            } else if p.prefix_len() < 32 && used.insert(p.broadcast()) {
+                p.broadcast()
+            } else {
+                continue;
+            };
+            v.push((
+                lsid,
+                ExternalLsa {
+                    mask: p.netmask(),
+                    type2: t.metric_type != 1,
+                    metric: t.metric.min(LS_INFINITY - 1),
+                    forwarding: Ipv4Addr::UNSPECIFIED,
+                    tag: t.tag,
+                    tos: vec![],
+                },
+            ));
+        }
+        v
     }
 
     fn own_in_db(&self) -> Vec<(Scope, LsaKey, bool)> {
@@ -1873,7 +1968,7 @@ impl Instance {
             Scope::As => BACKBONE,
         };
         let header = lsa.header;
-        self.remove_from_rxmt(&key);
+        self.remove_from_rxmt(scope, &key);
         let changed = self.lsdb.install(scope, lsa, self.now, false);
         if changed.contents_changed {
             self.spf_event();
@@ -1905,7 +2000,7 @@ impl Instance {
             Scope::Area(a) => a,
             Scope::As => BACKBONE,
         };
-        self.remove_from_rxmt(&key);
+        self.remove_from_rxmt(scope, &key);
         let Some(l) = self.lsdb.flush(scope, &key, self.now) else {
             return;
         };

@@ -19,7 +19,10 @@ use oxr_ospf::config::{OspfConfig, OspfSchema};
 use oxr_ospf::instance::{IfaceInfo, Input, Instance, Output, TimerKey};
 use oxr_ospf::io::{OspfIo, RxPacket};
 use oxr_ospf::rib::{self, EndOfRibGate};
-use oxr_sdk::{CommonArgs, ConfigWatcher, InterfaceEvent, InterfaceWatcher, RibPublisher, Runtime};
+use oxr_sdk::{
+    CommonArgs, ConfigWatcher, InterfaceEvent, InterfaceWatcher, RedistributionWatcher,
+    RibPublisher, Runtime,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -34,20 +37,42 @@ struct Args {
 /// Where the configuration comes from: oxr-routerd, or with `--config FILE` the router TOML
 /// validated whole by the SDK's loader (which knows `protocols.ospf` once [`OspfSchema`] is
 /// registered).
-struct ConfigSource(ConfigWatcher<Option<OspfConfig>>);
+/// `router_id` is `router.router-id` of the file, used when the OSPF section names none.
+struct ConfigSource {
+    watcher: ConfigWatcher<Option<OspfConfig>>,
+    router_id: Option<std::net::Ipv4Addr>,
+}
 
 impl ConfigSource {
     async fn next(&mut self) -> Option<OspfConfig> {
         loop {
-            let u = self.0.next().await?;
+            let u = self.watcher.next().await?;
             match &u.section {
                 Some(c) if !c.validate().is_empty() => {
                     tracing::error!(errors = ?c.validate(), "invalid ospf section ignored");
                 }
-                s => return s.clone(),
+                s => {
+                    let mut s = s.clone();
+                    if let Some(c) = &mut s {
+                        c.router_id = c.router_id.or(self.router_id);
+                    }
+                    return s;
+                }
             }
         }
     }
+}
+
+/// `router.router-id` of the router TOML given with `--config` (routerd does not deliver
+/// the router section, so it only applies to `--config`).
+fn file_router_id(path: Option<&std::path::Path>) -> Option<std::net::Ipv4Addr> {
+    let text = std::fs::read_to_string(path?).ok()?;
+    let cfg = oxr_config::parse_and_validate_with(
+        &text,
+        &oxr_config::Registry::global().accept_unregistered(),
+    )
+    .ok()?;
+    cfg.router.router_id
 }
 
 /// Timers of the instance, earliest first.
@@ -143,6 +168,7 @@ impl Loop {
 async fn event_loop(
     mut config: ConfigSource,
     mut ifs: InterfaceWatcher,
+    mut redist: RedistributionWatcher,
     rib: RibPublisher,
     mut requests: mpsc::Receiver<Request>,
 ) -> anyhow::Result<()> {
@@ -178,6 +204,20 @@ async fn event_loop(
                 Some(InterfaceEvent::Removed(i)) => l.input(Input::InterfaceRemoved(i.name)),
                 None => anyhow::bail!("interface watcher ended"),
             },
+            Some(ev) = redist.next() => {
+                let v4 = |p: ipnet::IpNet| match p {
+                    ipnet::IpNet::V4(p) => Some(p),
+                    ipnet::IpNet::V6(_) => None,
+                };
+                l.input(Input::Redistribute {
+                    add: ev
+                        .add
+                        .into_iter()
+                        .filter_map(|(proto, r)| Some((proto, v4(r.prefix)?)))
+                        .collect(),
+                    withdraw: ev.withdraw.into_iter().filter_map(v4).collect(),
+                });
+            }
             Some(p) = pkts.recv() => l.input(Input::Packet {
                 ifname: p.ifname,
                 src: p.src,
@@ -210,10 +250,19 @@ async fn main() -> anyhow::Result<()> {
     // learns the `protocols.ospf` section from this registration.
     oxr_config::register(OspfSchema)?;
     let rt = Runtime::new("ospf", args.common.clone())?;
-    let config = ConfigSource(rt.config()?);
+    let config = ConfigSource {
+        watcher: rt.config()?,
+        router_id: file_router_id(args.common.config.as_deref()),
+    };
     let rib = rt.rib_publisher(rib::hello());
     let ifs = rt.interfaces();
+    // Every protocol OSPF can redistribute; the instance announces those configured.
+    let redist = RedistributionWatcher::start(
+        rt.address_of("rib"),
+        vec!["static".into(), "bgp".into(), "connected".into()],
+        vec![],
+    );
     let (tx, rx) = mpsc::channel(16);
     let show = Arc::new(OspfShow::new(tx));
-    rt.run(show, event_loop(config, ifs, rib, rx)).await
+    rt.run(show, event_loop(config, ifs, redist, rib, rx)).await
 }

@@ -10,7 +10,10 @@
 //! Each case asserts: adjacency Full on both sides (`birdc show ospf neighbors`, and
 //! `oxrsh show ospf neighbor` when oxrsh is found), BIRD's stub network in the oxr
 //! namespace's kernel table with protocol 201, and oxr's loopback in BIRD's table with
-//! cost 11. `oxr-fea`/`oxr-rib`/`oxrsh` are taken from OXR_FEA_BIN/OXR_RIB_BIN/OXRSH_BIN or
+//! cost 11, and oxr's static route 203.0.113.0/24 redistributed (`redistribute.static`) in
+//! BIRD's table as an E2 route with metric 20 and tag 7. All oxr processes read the same
+//! router TOML. `oxr-fea`/`oxr-rib`/`oxr-static`/`oxrsh` are taken from
+//! OXR_FEA_BIN/OXR_RIB_BIN/OXR_STATIC_BIN/OXRSH_BIN or
 //! the workspace's target directories.
 
 use std::path::{Path, PathBuf};
@@ -135,11 +138,12 @@ fn run(case: Case) {
         println!("SKIPPED (bird not installed): {test}");
         return;
     };
-    let (Some(fea), Some(rib)) = (
+    let (Some(fea), Some(rib), Some(stat)) = (
         find_bin("OXR_FEA_BIN", "oxr-fea"),
         find_bin("OXR_RIB_BIN", "oxr-rib"),
+        find_bin("OXR_STATIC_BIN", "oxr-static"),
     ) else {
-        println!("SKIPPED (oxr-fea/oxr-rib not built): {test}");
+        println!("SKIPPED (oxr-fea/oxr-rib/oxr-static not built): {test}");
         return;
     };
     let oxrsh = find_bin("OXRSH_BIN", "oxrsh");
@@ -212,16 +216,18 @@ fn run(case: Case) {
         ),
     )
     .unwrap();
+    // One router TOML for every process; the router ID comes from the router section.
     let router = dir.join("router.toml");
-    std::fs::write(&router, "[router]\nname = \"oxa\"\n").unwrap();
-    let ospf_conf = dir.join("ospf.toml");
     std::fs::write(
-        &ospf_conf,
+        &router,
         format!(
-            "[protocols.ospf]\nrouter-id = \"10.255.0.1\"\n[protocols.ospf.areas.\"0.0.0.0\"]\n\
+            "[router]\nname = \"oxa\"\nrouter-id = \"10.255.0.1\"\n\
+             [protocols.ospf.areas.\"0.0.0.0\"]\n\
              [protocols.ospf.interfaces.va]\narea = \"0.0.0.0\"\ntype = \"{oxr_type}\"\n\
              hello-interval = 1\ndead-interval = 4\ncost = 10\npriority = {}\n{oxr_auth}\n\
-             [protocols.ospf.interfaces.lo]\narea = \"0.0.0.0\"\npassive = true\ncost = 1\n",
+             [protocols.ospf.interfaces.lo]\narea = \"0.0.0.0\"\npassive = true\ncost = 1\n\
+             [protocols.ospf.redistribute.static]\nmetric = 20\nmetric-type = 2\ntag = 7\n\
+             [protocols.static.route.\"203.0.113.0/24\"]\naction = \"blackhole\"\n",
             case.oxr_priority
         ),
     )
@@ -234,7 +240,7 @@ fn run(case: Case) {
         "bird.log",
         &[&s(&bird), "-c", &s(&bird_conf), "-s", &s(&bird_sock), "-f"],
     );
-    for (bin, log) in [(&fea, "fea.log"), (&rib, "rib.log")] {
+    for (bin, log) in [(&fea, "fea.log"), (&rib, "rib.log"), (&stat, "static.log")] {
         lab.spawn(
             &na,
             log,
@@ -260,7 +266,7 @@ fn run(case: Case) {
             "--run-dir",
             run_dir,
             "--config",
-            &s(&ospf_conf),
+            &s(&router),
         ],
     );
     let birdc = s(&birdc);
@@ -286,6 +292,31 @@ fn run(case: Case) {
     wait_for("oxr's loopback in BIRD's table, cost 11", 30, &lab, || {
         sh(&[&birdc, "-s", &bird_sock, "show", "route", "10.255.0.1/32"]).contains("(150/11)")
     });
+    // The static route, redistributed: an OSPF E2 route with metric 20 in BIRD.
+    let mut seen = String::new();
+    let found = (0..150).any(|_| {
+        seen = sh(&[
+            &birdc,
+            "-s",
+            &bird_sock,
+            "show",
+            "route",
+            "203.0.113.0/24",
+            "all",
+        ]);
+        let ok = seen.contains("E2")
+            && seen.contains("(150/10/20)")
+            && seen.contains("OSPF.tag: 0x00000007");
+        if !ok {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ok
+    });
+    assert!(
+        found,
+        "oxr's redistributed static route not in BIRD's table as E2 20 tag 7:\n{seen}\n{}",
+        lab.log("ospf.log")
+    );
     let kernel = sh(&["ip", "-n", &na, "route", "show", "proto", "201"]);
     assert!(kernel.contains("192.0.2.0/24 nhid") || kernel.contains("192.0.2.0/24 via"));
     assert!(kernel.contains("10.255.0.2"), "{kernel}");

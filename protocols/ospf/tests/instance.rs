@@ -550,3 +550,88 @@ fn abr_summarises_between_backbone_and_stub_area() {
     assert_eq!(metric(&sim, r3, "1.1.1.1/32"), Some(21));
     snapshot("instance_abr", &sim.render());
 }
+
+fn redistribute(sim: &mut Sim, r: usize, add: &[(&str, &str)], withdraw: &[&str]) {
+    sim.input(
+        r,
+        oxr_ospf::instance::Input::Redistribute {
+            add: add.iter().map(|(p, n)| (p.to_string(), net(n))).collect(),
+            withdraw: withdraw.iter().map(|n| net(n)).collect(),
+        },
+    );
+}
+
+#[test]
+fn redistributed_static_routes_become_external_routes_on_the_neighbor() {
+    use oxr_ospf::packet::lsa::{router_flags, LsaBody, LSA_EXTERNAL, LSA_ROUTER};
+    let p2p = "type = \"point-to-point\"\ncost = 10\n";
+    let r1_cfg = |mtype: u8| {
+        format!(
+            "{}[redistribute.static]\nmetric = 20\nmetric-type = {mtype}\ntag = 7\n",
+            config("1.1.1.1", &[("eth0", p2p)])
+        )
+    };
+    let mut sim = Sim::new();
+    let a = sim.router("r1", &r1_cfg(1));
+    let b = sim.router("r2", &config("2.2.2.2", &[("eth0", p2p)]));
+    sim.iface(a, "lo", "1.1.1.1/32", true);
+    sim.iface(b, "lo", "2.2.2.2/32", true);
+    sim.iface(a, "eth0", "10.0.12.1/30", true);
+    sim.iface(b, "eth0", "10.0.12.2/30", true);
+    sim.link(&[(a, "eth0"), (b, "eth0")]);
+    // BGP is not configured for redistribution: only the static route is announced.
+    redistribute(
+        &mut sim,
+        a,
+        &[("static", "192.0.2.0/24"), ("bgp", "198.51.100.0/24")],
+        &[],
+    );
+    sim.run_until_cond(10_000, |s| metric(s, b, "192.0.2.0/24").is_some())
+        .expect("external route learned");
+    let r = &sim.routers[b].routes[&net("192.0.2.0/24")];
+    assert_eq!(r.path_type, PathType::External1);
+    // E1: the link cost to the ASBR plus the external metric.
+    assert_eq!(r.metric, 30);
+    assert_eq!(gateways(&sim, b, "192.0.2.0/24"), vec![ip("10.0.12.1")]);
+    assert_eq!(metric(&sim, b, "198.51.100.0/24"), None);
+    // r1 is an ASBR: E bit in its router LSA; the type-5 LSA carries the tag.
+    let db = sim.routers[b]
+        .inst
+        .database(Some(LSA_ROUTER), Some(ip("1.1.1.1")));
+    let LsaBody::Router(rl) = &db[0].body else {
+        panic!("router LSA expected")
+    };
+    assert_ne!(rl.flags & router_flags::E, 0);
+    let ext = sim.routers[b].inst.database(Some(LSA_EXTERNAL), None);
+    assert_eq!(ext.len(), 1);
+    let LsaBody::External(e) = &ext[0].body else {
+        panic!("external LSA expected")
+    };
+    assert_eq!((e.type2, e.metric, e.tag), (false, 20, 7));
+    assert_eq!(ext[0].header.lsid, ip("192.0.2.0"));
+
+    // Metric type 2: the external metric alone.
+    let cfg: oxr_ospf::config::OspfConfig = toml::from_str(&r1_cfg(2)).unwrap();
+    sim.input(a, oxr_ospf::instance::Input::Config(Some(cfg)));
+    sim.run_until_cond(sim.now + 10_000, |s| {
+        s.routers[b]
+            .routes
+            .get(&net("192.0.2.0/24"))
+            .is_some_and(|r| r.path_type == PathType::External2)
+    })
+    .expect("E2 route");
+    assert_eq!(metric(&sim, b, "192.0.2.0/24"), Some(20));
+
+    // Withdrawn: the LSA is flushed, the route goes, and r1 is no longer an ASBR.
+    redistribute(&mut sim, a, &[], &["192.0.2.0/24"]);
+    sim.run_until_cond(sim.now + 10_000, |s| metric(s, b, "192.0.2.0/24").is_none())
+        .expect("external route withdrawn");
+    sim.run_for(7_000);
+    let db = sim.routers[b]
+        .inst
+        .database(Some(LSA_ROUTER), Some(ip("1.1.1.1")));
+    let LsaBody::Router(rl) = &db[0].body else {
+        panic!("router LSA expected")
+    };
+    assert_eq!(rl.flags & router_flags::E, 0);
+}

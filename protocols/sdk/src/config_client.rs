@@ -56,7 +56,11 @@ pub fn load_section<T: DeserializeOwned>(
         path: path.to_path_buf(),
         source,
     })?;
-    let cfg = oxr_config::parse_and_validate(&text).map_err(|errs| ConfigLoadError::Invalid {
+    let cfg = oxr_config::parse_and_validate_with(
+        &text,
+        &oxr_config::Registry::global().accept_unregistered(),
+    )
+    .map_err(|errs| ConfigLoadError::Invalid {
         path: path.to_path_buf(),
         errors: errs
             .iter()

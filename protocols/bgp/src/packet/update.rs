@@ -521,14 +521,13 @@ pub fn decode_update(body: &[u8], ctx: &SessionContext) -> UpdateOutcome {
 /// RFC 6793 section 4.2.3: reconcile AGGREGATOR/AS4_AGGREGATOR and
 /// AS_PATH/AS4_PATH received from a 2-octet speaker.
 fn merge_as4(attrs: &mut PathAttributes, as4_path: Option<AsPath>, as4_agg: Option<Aggregator>) {
-    if let Some(agg) = attrs.aggregator {
+    // Only when both AGGREGATOR and AS4_AGGREGATOR arrive does an AGGREGATOR other than
+    // AS_TRANS mean a 2-octet speaker aggregated later, making the AS4 attributes stale.
+    if let (Some(agg), Some(a4)) = (attrs.aggregator, as4_agg) {
         if agg.asn != AS_TRANS {
-            // The aggregating speaker was 2-octet: AS4 attributes are stale.
             return;
         }
-        if let Some(a4) = as4_agg {
-            attrs.aggregator = Some(a4);
-        }
+        attrs.aggregator = Some(a4);
     }
     if let (Some(p), Some(p4)) = (&attrs.as_path, as4_path) {
         attrs.as_path = Some(p.merge_as4(&p4));

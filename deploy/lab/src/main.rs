@@ -1,0 +1,248 @@
+//! `oxr-lab`: see the library docs and `oxr-lab --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use oxr_lab::ops::{self, Ctx};
+use oxr_lab::{spec, state};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oxr-lab",
+    version,
+    about = "Topologies of oxr virtual routers in network namespaces on one host"
+)]
+struct Cli {
+    /// Root of the labs' run directories.
+    #[arg(long, global = true, env = "OXR_LAB_ROOT", default_value = state::DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Directory holding oxr-routerd, oxrsh and the process binaries; default: oxr-lab's own.
+    #[arg(long, global = true, env = "OXR_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create the lab's namespaces and links and start its routers.
+    Up {
+        /// The lab file (TOML).
+        lab: PathBuf,
+        /// Use this lab name instead of the file's `lab.name` (to run a file twice).
+        #[arg(long)]
+        name: Option<String>,
+        /// Return once every router has converged; fail naming the ones that have not after
+        /// this many seconds.
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+    },
+    /// Wait for a running lab's routers to converge.
+    Wait {
+        /// Lab name (or its file).
+        lab: String,
+        /// Deadline in seconds.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+    },
+    /// Kill every process of the lab and delete its namespaces and run directory.
+    Down {
+        /// Lab name (or its file).
+        lab: String,
+    },
+    /// Per node: namespace, daemon, up time, routes, processes.
+    Status {
+        /// Lab name (or its file); default: every lab.
+        lab: Option<String>,
+    },
+    /// The labs that are up.
+    List,
+    /// Run oxrsh (birdc for a BIRD router) attached to a router.
+    Shell {
+        /// Lab name (or its file).
+        lab: String,
+        /// Router.
+        router: String,
+        /// Further arguments for oxrsh (e.g. -c 'show route').
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run a command in a node's namespace.
+    Exec {
+        /// Lab name (or its file).
+        lab: String,
+        /// Node.
+        node: String,
+        /// The command, after `--`.
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// RFC 2544 throughput through a chain of virtual routers (binary search for the highest
+    /// zero-loss rate per frame size).
+    Rfc2544 {
+        /// Router counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        routers: Vec<usize>,
+        /// Frame sizes in bytes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64,512,1518")]
+        sizes: Vec<usize>,
+        /// Seconds per trial.
+        #[arg(long, default_value_t = 2.0)]
+        trial_secs: f64,
+        /// Highest rate offered (frames/s); default the generator's ceiling.
+        #[arg(long, default_value_t = 0)]
+        max_rate: u64,
+        /// Search resolution, a fraction of the upper bound.
+        #[arg(long, default_value_t = 0.01)]
+        resolution: f64,
+        /// Most search trials per point (plus the confirming one).
+        #[arg(long, default_value_t = 12)]
+        max_trials: u32,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The traffic generator (run by rfc2544 in the source namespace): UDP in sendmmsg
+    /// batches; prints one JSON line.
+    #[command(hide = true)]
+    Gen {
+        #[arg(long)]
+        dst: std::net::SocketAddr,
+        #[arg(long, default_value_t = 18)]
+        payload: usize,
+        /// Datagrams per second; 0 = as fast as possible.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 1.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+    /// Check a lab file and print what it describes.
+    Check {
+        /// The lab file (TOML).
+        lab: PathBuf,
+    },
+}
+
+/// A lab is named by its name, or by its file (whose `lab.name` is read).
+fn lab_name(arg: &str) -> String {
+    let p = std::path::Path::new(arg);
+    if arg.ends_with(".toml") && p.is_file() {
+        if let Ok(lab) = spec::load(p, None) {
+            return lab.name;
+        }
+    }
+    arg.to_string()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        root: cli.root,
+        bin_dir: cli.bin_dir.unwrap_or_else(ops::default_bin_dir),
+    };
+    let result: anyhow::Result<()> = match cli.cmd {
+        Cmd::Up { lab, name, wait } => match spec::load(&lab, name.as_deref()) {
+            Ok(l) => ops::up(&ctx, &l, wait.map(Duration::from_secs)),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        Cmd::Check { lab } => match spec::load(&lab, None) {
+            Ok(l) => {
+                println!("lab {}: ok", l.name);
+                for n in l.nodes.values() {
+                    println!(
+                        "  {:<10} {:<5} netns {}",
+                        n.name,
+                        n.kind.label(),
+                        l.netns(&n.name)
+                    );
+                }
+                for k in &l.links {
+                    println!(
+                        "  link {}:{} -- {}:{}",
+                        k.a.node, k.a.ifname, k.b.node, k.b.ifname
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        Cmd::Wait { lab, secs } => ops::load_state(&ctx, &lab_name(&lab))
+            .and_then(|s| ops::wait_converged(&ctx, &s, Duration::from_secs(secs))),
+        Cmd::Down { lab } => {
+            let name = lab_name(&lab);
+            ops::down(&ctx, &name).map(|found| {
+                if found {
+                    println!("lab {name} removed");
+                } else {
+                    println!("no lab {name} (nothing to do)");
+                }
+            })
+        }
+        Cmd::Status { lab } => {
+            let labs = match lab {
+                Some(l) => vec![lab_name(&l)],
+                None => state::list(&ctx.root),
+            };
+            labs.iter()
+                .try_for_each(|l| ops::status(&ctx, l).map(|s| print!("{s}")))
+        }
+        Cmd::Rfc2544 {
+            routers,
+            sizes,
+            trial_secs,
+            max_rate,
+            resolution,
+            max_trials,
+            json,
+        } => {
+            let opts = oxr_lab::rfc2544::Options {
+                routers,
+                sizes,
+                trial_secs,
+                max_rate,
+                resolution,
+                max_trials,
+            };
+            oxr_lab::rfc2544::run(&ctx, &opts).and_then(|r| {
+                print!("{}", r.table());
+                if let Some(p) = json {
+                    std::fs::write(&p, serde_json::to_vec_pretty(&r)?)?;
+                }
+                Ok(())
+            })
+        }
+        Cmd::Gen {
+            dst,
+            payload,
+            rate,
+            secs,
+            batch,
+        } => oxr_lab::rfc2544::generate(dst, payload, rate, secs, batch).and_then(|g| {
+            println!("{}", serde_json::to_string(&g)?);
+            Ok(())
+        }),
+        Cmd::List => {
+            print!("{}", ops::list(&ctx));
+            Ok(())
+        }
+        Cmd::Shell { lab, router, args } => Err(ops::shell(&ctx, &lab_name(&lab), &router, &args)),
+        Cmd::Exec { lab, node, cmd } => Err(ops::exec(&ctx, &lab_name(&lab), &node, &cmd)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxr-lab: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! Full-table ingest, oxr against BIRD (root only; says so and exits
+//! otherwise). A BIRD feeder in one namespace holds the real full table
+//! (../shared/data/full-table-prefixes.txt.gz, IPv4 and IPv6, as static
+//! routes generated into its config) and announces it over eBGP (one IPv4 and
+//! one IPv6 session) to the router under test in another namespace: first oxr
+//! (oxr-fea + oxr-rib + oxr-bgp, one router TOML), then BIRD with kernel
+//! protocols exporting everything. Printed per router: seconds from
+//! Established until the Loc-RIB holds every prefix, seconds until the kernel
+//! FIB does, the peak RSS (VmHWM) summed over the router's processes, and
+//! their CPU seconds.
+//!
+//! Run: `cargo build --release -p oxr-rib -p oxr-fea -p oxr-bgp --bins &&
+//! cargo bench -p oxr-bgp --bench feed`. `OXR_BENCH_LIMIT=N` keeps the first N
+//! prefixes of each family (quick runs); `OXR_BENCH_ROUTERS=oxr` or `=bird`
+//! runs one side only.
+//!
+//! Counting is cheap on purpose, so polling does not slow the router: oxr's
+//! `show bgp summary` (counters), BIRD's per-protocol route counters, and the
+//! kernel's per-namespace totals (/proc/net/fib_triestat "Prefixes" of the
+//! main table, /proc/net/rt6_stats route entries) minus the counts before the
+//! feed. A full `ip route show proto ...` count confirms the end state.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use oxr_proto::process::process_client::ProcessClient;
+use oxr_proto::process::ShowRequest;
+use oxr_proto::transport::{connect, Address};
+
+const FEED_AS: u32 = 65001;
+const ROUTER_AS: u32 = 65002;
+/// Longest a phase may take before the run gives up.
+const PHASE_LIMIT: Duration = Duration::from_secs(240);
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sh_ok(args: &[&str]) -> String {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Namespaces, processes and files, torn down on drop.
+struct Lab {
+    ns: Vec<String>,
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for n in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Lab {
+    /// Starts `args` in `ns`; `ip netns exec` execs, so the pid is the program's.
+    fn spawn(&mut self, ns: &str, args: &[&str], log: &str) -> u32 {
+        let f = std::fs::File::create(self.dir.join(log)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    fn stop(&mut self, pids: &[u32]) {
+        for c in self.children.iter_mut().filter(|c| pids.contains(&c.id())) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.children.retain(|c| !pids.contains(&c.id()));
+    }
+}
+
+fn load(path: &Path) -> Vec<IpNet> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut v: Vec<IpNet> = BufReader::new(flate2::read::GzDecoder::new(f))
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.trim().parse::<IpNet>().ok())
+        .map(|p| p.trunc())
+        .filter(|p| p.prefix_len() > 0)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn wait_until(limit: Duration, step: Duration, mut f: impl FnMut() -> bool) -> Option<Instant> {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return Some(Instant::now());
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(step);
+    }
+}
+
+/// Routes in the namespace's kernel tables: (IPv4 main-table prefixes, IPv6 entries).
+fn kernel_counts(ns: &str) -> (u64, u64) {
+    let tri = sh_ok(&["ip", "netns", "exec", ns, "cat", "/proc/net/fib_triestat"]);
+    // "Main:" then "\tAver depth: ..." ... "\tPrefixes:\t\tN".
+    let v4 = tri
+        .split("Main:")
+        .nth(1)
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.trim_start().starts_with("Prefixes:"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0);
+    let rt6 = sh_ok(&["ip", "netns", "exec", ns, "cat", "/proc/net/rt6_stats"]);
+    let v6 = rt6
+        .split_whitespace()
+        .nth(3)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    (v4, v6)
+}
+
+/// (VmHWM kB summed, CPU seconds summed) of `pids`.
+fn usage(pids: &[u32]) -> (u64, f64) {
+    let tick = 100.0; // USER_HZ
+    let mut kb = 0;
+    let mut cpu = 0.0;
+    for p in pids {
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        kb += status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        // Fields after the ")" of the command name: utime is the 12th, stime the 13th.
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        let t = |i: usize| {
+            rest.get(i)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        cpu += (t(11) + t(12)) / tick;
+    }
+    (kb, cpu)
+}
+
+struct Figures {
+    router: &'static str,
+    prefixes: usize,
+    loc_rib_secs: f64,
+    fib_secs: f64,
+    fib_confirmed: (usize, usize),
+    peak_rss_mb: f64,
+    cpu_secs: f64,
+}
+
+fn birdc(ns: &str, sock: &str, cmd: &str) -> String {
+    sh_ok(&["ip", "netns", "exec", ns, "birdc", "-s", sock, cmd])
+}
+
+/// "Routes: N imported" of a BIRD protocol.
+fn bird_imported(ns: &str, sock: &str, proto: &str) -> u64 {
+    let out = birdc(ns, sock, &format!("show protocols all {proto}"));
+    out.lines()
+        .find(|l| l.trim_start().starts_with("Routes:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn established(ns: &str, sock: &str, protos: &[&str]) -> bool {
+    let out = birdc(ns, sock, "show protocols");
+    protos.iter().all(|p| {
+        out.lines()
+            .any(|l| l.starts_with(&format!("{p} ")) && l.contains("Established"))
+    })
+}
+
+/// `show <words>` of an oxr process, as JSON (`null` if it does not answer).
+fn oxr_show(
+    rt: &tokio::runtime::Runtime,
+    run: &Path,
+    process: &str,
+    words: &[&str],
+) -> serde_json::Value {
+    rt.block_on(async {
+        let Ok(ch) = connect(&Address::in_run_dir(run, process)).await else {
+            return serde_json::Value::Null;
+        };
+        let Ok(r) = ProcessClient::new(ch)
+            .show(ShowRequest {
+                words: words.iter().map(|w| w.to_string()).collect(),
+            })
+            .await
+        else {
+            return serde_json::Value::Null;
+        };
+        serde_json::from_str(&r.into_inner().json).unwrap_or_default()
+    })
+}
+
+fn oxr_loc_rib(rt: &tokio::runtime::Runtime, run: &Path) -> u64 {
+    oxr_show(rt, run, "bgp", &["bgp", "summary"])["loc-rib-prefixes"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Prefixes oxr-rib holds (all protocols).
+fn oxr_rib_prefixes(rt: &tokio::runtime::Runtime, run: &Path) -> u64 {
+    let j = oxr_show(rt, run, "rib", &["route", "summary"]);
+    j["prefixes_ipv4"].as_u64().unwrap_or(0) + j["prefixes_ipv6"].as_u64().unwrap_or(0)
+}
+
+fn count_proto(ns: &str, proto: &str) -> (usize, usize) {
+    let c = |fam: &str| {
+        sh_ok(&["ip", "-n", ns, fam, "route", "show", "proto", proto])
+            .lines()
+            .count()
+    };
+    (c("-4"), c("-6"))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if !is_root() {
+        println!("SKIPPED (needs root): feed");
+        return;
+    }
+    let data = std::env::var("OXR_FULL_TABLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/full-table-prefixes.txt.gz")
+        });
+    let limit: usize = std::env::var("OXR_BENCH_LIMIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
+    let routers = std::env::var("OXR_BENCH_ROUTERS").unwrap_or_else(|_| "oxr,bird".into());
+    let all = load(&data);
+    let v4: Vec<IpNet> = all
+        .iter()
+        .filter(|p| matches!(p, IpNet::V4(_)))
+        .take(limit)
+        .copied()
+        .collect();
+    let v6: Vec<IpNet> = all
+        .iter()
+        .filter(|p| matches!(p, IpNet::V6(_)))
+        .take(limit)
+        .copied()
+        .collect();
+    let (n4, n6) = (v4.len() as u64, v6.len() as u64);
+    let total = n4 + n6;
+    println!(
+        "full-table feed: {n4} IPv4 + {n6} IPv6 prefixes from {}",
+        data.display()
+    );
+
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("oxr-bgp-feed-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lab = Lab {
+        ns: vec![],
+        children: vec![],
+        dir: dir.clone(),
+    };
+    let [nf, no, nb] = ["f", "o", "b"].map(|s| format!("oxrfeed-{s}-{pid}"));
+    for n in [&nf, &no, &nb] {
+        sh(&["ip", "netns", "add", n]);
+        lab.ns.push(n.clone());
+        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
+    }
+    // Feeder <-> oxr on 10.97.1.0/24, feeder <-> BIRD on 10.97.2.0/24.
+    for (i, n, fi, ri) in [(1, &no, "fo", "of"), (2, &nb, "fb", "bf")] {
+        sh(&[
+            "ip", "link", "add", fi, "netns", &nf, "type", "veth", "peer", ri, "netns", n,
+        ]);
+        for (ns, ifc, host) in [(&nf, fi, 1), (n, ri, 2)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("10.97.{i}.{host}/24"),
+                "dev",
+                ifc,
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("fd00:97:{i}::{host}/64"),
+                "dev",
+                ifc,
+                "nodad",
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", ifc, "up"]);
+        }
+    }
+
+    // The feeder: every prefix a static route, sessions disabled until a phase starts.
+    let feed_conf = dir.join("feeder.conf");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&feed_conf).unwrap());
+        writeln!(f, "router id 10.97.0.1;\nprotocol device {{ }}").unwrap();
+        for (name, fam, list) in [("s4", "ipv4", &v4), ("s6", "ipv6", &v6)] {
+            writeln!(f, "protocol static {name} {{\n  {fam};").unwrap();
+            for p in list.iter() {
+                writeln!(f, "  route {p} blackhole;").unwrap();
+            }
+            writeln!(f, "}}").unwrap();
+        }
+        for (name, i) in [("o", 1), ("b", 2)] {
+            writeln!(
+                f,
+                "protocol bgp {name}4 {{ disabled; local 10.97.{i}.1 as {FEED_AS}; \
+                 neighbor 10.97.{i}.2 as {ROUTER_AS}; ipv4 {{ import none; export all; }}; }}\n\
+                 protocol bgp {name}6 {{ disabled; local fd00:97:{i}::1 as {FEED_AS}; \
+                 neighbor fd00:97:{i}::2 as {ROUTER_AS}; ipv6 {{ import none; export all; }}; }}"
+            )
+            .unwrap();
+        }
+    }
+    let feed_sock = dir.join("feeder.ctl").to_str().unwrap().to_string();
+    let t = Instant::now();
+    let feeder = lab.spawn(
+        &nf,
+        &[
+            "bird",
+            "-f",
+            "-c",
+            feed_conf.to_str().unwrap(),
+            "-s",
+            &feed_sock,
+        ],
+        "feeder.log",
+    );
+    let loaded = wait_until(PHASE_LIMIT, Duration::from_millis(200), || {
+        bird_imported(&nf, &feed_sock, "s4") == n4 && bird_imported(&nf, &feed_sock, "s6") == n6
+    });
+    assert!(loaded.is_some(), "feeder did not load its static routes");
+    println!(
+        "feeder ready in {:.1} s (peak RSS {:.0} MB)",
+        t.elapsed().as_secs_f64(),
+        usage(&[feeder]).0 as f64 / 1024.0
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut results = Vec::new();
+
+    for router in routers.split(',') {
+        let (ns, i, pfx) = match router {
+            "oxr" => (&no, 1, "o"),
+            "bird" => (&nb, 2, "b"),
+            other => panic!("unknown router {other:?} in OXR_BENCH_ROUTERS"),
+        };
+        let run = dir.join(format!("run-{router}"));
+        let bird_sock = dir.join("router.ctl").to_str().unwrap().to_string();
+        let pids: Vec<u32> = match router {
+            "oxr" => {
+                let toml = dir.join("oxr.toml");
+                std::fs::write(
+                    &toml,
+                    format!(
+                        r#"[router]
+name = "feed"
+[protocols.bgp]
+local-as = {ROUTER_AS}
+router-id = "10.97.{i}.2"
+[protocols.bgp.neighbor."10.97.{i}.1"]
+remote-as = {FEED_AS}
+import-policy = ["ALL"]
+[protocols.bgp.neighbor."fd00:97:{i}::1"]
+remote-as = {FEED_AS}
+afi = ["ipv6-unicast"]
+import-policy = ["ALL"]
+[protocols.bgp.policy.ALL.term.1.then]
+action = "accept"
+"#
+                    ),
+                )
+                .unwrap();
+                let bin = |n: &str| {
+                    let p = Path::new(env!("CARGO_BIN_EXE_oxr-bgp")).with_file_name(n);
+                    assert!(
+                        p.exists(),
+                        "{} missing: cargo build --release -p oxr-rib -p oxr-fea --bins",
+                        p.display()
+                    );
+                    p.to_str().unwrap().to_string()
+                };
+                let run_s = run.to_str().unwrap().to_string();
+                let mut pids = Vec::new();
+                for name in ["fea", "rib", "bgp"] {
+                    pids.push(lab.spawn(
+                        ns,
+                        &[
+                            &bin(&format!("oxr-{name}")),
+                            "--router",
+                            "feed",
+                            "--run-dir",
+                            &run_s,
+                            "--config",
+                            toml.to_str().unwrap(),
+                            "--log",
+                            "warn",
+                        ],
+                        &format!("oxr-{name}.log"),
+                    ));
+                }
+                let ready = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                    run.join("bgp.sock").exists() && run.join("fea.sock").exists()
+                });
+                assert!(ready.is_some(), "oxr did not start");
+                pids
+            }
+            _ => {
+                let conf = dir.join("router.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        r#"router id 10.97.{i}.2;
+protocol device {{ }}
+protocol kernel k4 {{ ipv4 {{ import none; export all; }}; }}
+protocol kernel k6 {{ ipv6 {{ import none; export all; }}; }}
+protocol bgp f4 {{ local 10.97.{i}.2 as {ROUTER_AS}; neighbor 10.97.{i}.1 as {FEED_AS}; ipv4 {{ import all; export none; }}; }}
+protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 as {FEED_AS}; ipv6 {{ import all; export none; }}; }}
+"#
+                    ),
+                )
+                .unwrap();
+                let pid = lab.spawn(
+                    ns,
+                    &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", &bird_sock],
+                    "router-bird.log",
+                );
+                let ready = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                    birdc(ns, &bird_sock, "show status").contains("Daemon is up")
+                });
+                assert!(ready.is_some(), "BIRD did not start");
+                vec![pid]
+            }
+        };
+        let base = kernel_counts(ns);
+        let (p4, p6) = (format!("{pfx}4"), format!("{pfx}6"));
+        birdc(&nf, &feed_sock, &format!("enable {p4}"));
+        birdc(&nf, &feed_sock, &format!("enable {p6}"));
+        let est = wait_until(Duration::from_secs(30), Duration::from_millis(10), || {
+            established(&nf, &feed_sock, &[&p4, &p6])
+        })
+        .expect("sessions Established");
+        let loc_rib = |router: &str| -> u64 {
+            match router {
+                "oxr" => oxr_loc_rib(&rt, &run),
+                _ => bird_imported(ns, &bird_sock, "f4") + bird_imported(ns, &bird_sock, "f6"),
+            }
+        };
+        let trace = std::env::var_os("OXR_BENCH_TRACE").is_some();
+        let rib_done = wait_until(PHASE_LIMIT, Duration::from_millis(100), || {
+            let n = loc_rib(router);
+            if trace {
+                println!("  {:>7.2} s Loc-RIB {n}", est.elapsed().as_secs_f64());
+            }
+            n >= total
+        });
+        let Some(rib_done) = rib_done else {
+            panic!("{router}: Loc-RIB stuck at {} of {total}", loc_rib(router));
+        };
+        // For oxr, also when oxr-rib holds every prefix: splits the way to the
+        // FIB into bgp -> rib (the SDK's RibPublisher) and rib -> fea -> kernel.
+        let mut rib_proc_done: Option<Instant> = None;
+        let fib_done = wait_until(PHASE_LIMIT, Duration::from_millis(100), || {
+            if router == "oxr" && rib_proc_done.is_none() && oxr_rib_prefixes(&rt, &run) >= total {
+                rib_proc_done = Some(Instant::now());
+            }
+            let (k4, k6) = kernel_counts(ns);
+            k4.saturating_sub(base.0) >= n4 && k6.saturating_sub(base.1) >= n6
+        });
+        let Some(fib_done) = fib_done else {
+            panic!(
+                "{router}: FIB stuck at {:?} (before {:?}) of {n4}+{n6}",
+                kernel_counts(ns),
+                base
+            );
+        };
+        let rib_proc_done = rib_proc_done.unwrap_or(fib_done);
+        let (kb, cpu) = usage(&pids);
+        if router == "oxr" {
+            println!(
+                "oxr   oxr-rib holds every prefix {:.2} s after Established",
+                (rib_proc_done - est).as_secs_f64()
+            );
+            for (name, p) in ["oxr-fea", "oxr-rib", "oxr-bgp"].iter().zip(&pids) {
+                let (kb, cpu) = usage(&[*p]);
+                println!(
+                    "oxr   {name}: peak RSS {:.0} MB, CPU {cpu:.2} s",
+                    kb as f64 / 1024.0
+                );
+            }
+        }
+        let confirmed = count_proto(ns, if router == "oxr" { "201" } else { "bird" });
+        let f = Figures {
+            router: if router == "oxr" { "oxr" } else { "BIRD" },
+            prefixes: total as usize,
+            loc_rib_secs: (rib_done - est).as_secs_f64(),
+            fib_secs: (fib_done - est).as_secs_f64(),
+            fib_confirmed: confirmed,
+            peak_rss_mb: kb as f64 / 1024.0,
+            cpu_secs: cpu,
+        };
+        println!(
+            "{:<5} Loc-RIB complete {:>6.2} s, FIB complete {:>6.2} s, peak RSS {:>6.0} MB, \
+             CPU {:>6.2} s (kernel: {} v4 + {} v6 routes)",
+            f.router,
+            f.loc_rib_secs,
+            f.fib_secs,
+            f.peak_rss_mb,
+            f.cpu_secs,
+            f.fib_confirmed.0,
+            f.fib_confirmed.1
+        );
+        results.push(f);
+        // Free the CPU for the next router.
+        birdc(&nf, &feed_sock, &format!("disable {p4}"));
+        birdc(&nf, &feed_sock, &format!("disable {p6}"));
+        lab.stop(&pids);
+    }
+
+    println!("\n| router | prefixes | Loc-RIB complete (s) | FIB complete (s) | peak RSS (MB) | CPU (s) |");
+    println!("|---|---|---|---|---|---|");
+    for f in &results {
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} |",
+            f.router, f.prefixes, f.loc_rib_secs, f.fib_secs, f.peak_rss_mb, f.cpu_secs
+        );
+    }
+}

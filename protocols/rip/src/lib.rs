@@ -1,0 +1,16 @@
+//! oxr-rip: RIPv2 (RFC 2453) with RFC 4822 cryptographic authentication, written only
+//! against the protocol SDK (`oxr-sdk`), as its worked example.
+//!
+//! - [`packet`]: wire format, pure codec.
+//! - [`instance`]: the protocol as a pure event loop (inputs -> outputs, fake-clock friendly).
+//! - [`config`]: the `protocols.rip` section and its schema ([`config::RipSchema`]).
+//! - [`rib`]: routes to the RIB (protocol "rip", distance 120).
+//! - [`api`]: `show rip routes|neighbors|interfaces` and metrics.
+//! - [`io`]: UDP port 520 sockets, one per interface (the only I/O).
+
+pub mod api;
+pub mod config;
+pub mod instance;
+pub mod io;
+pub mod packet;
+pub mod rib;
