@@ -183,6 +183,7 @@ fn main() {
         route_protocol: 201,
         netlink_batch: batch,
         netns: Some(PathBuf::from("/var/run/netns").join(&ns.0)),
+        ..Default::default()
     })
     .expect("kernel backend");
     backend.load_existing().expect("load");

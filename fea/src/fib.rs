@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 
 use ipnet::IpNet;
-use oxr_proto::convert::{req_prefix, ConvertError};
-use oxr_proto::fea::{FibAck, FibBatch, FibNexthop};
+use oxr_proto::convert::{iter_packed_nets, packed_len, req_prefix, ConvertError};
+use oxr_proto::fea::{FibAck, FibBatch, FibNexthop, FibRouteGroup};
 use oxr_proto::types::RouteAction;
 use serde::Serialize;
 
@@ -63,6 +63,11 @@ pub fn sync_deletions(held: &[IpNet], resent: &HashSet<IpNet>) -> Vec<IpNet> {
 /// The ops for a batch: deletes first (except prefixes the same batch adds: the add wins),
 /// then adds, so a batch that deletes and re-adds a prefix leaves the new route.
 pub fn batch_ops(b: &Batch) -> Vec<FibOp> {
+    into_ops(b.clone())
+}
+
+/// [`batch_ops`] consuming the batch, so routes move into the ops instead of being copied.
+pub fn into_ops(b: Batch) -> Vec<FibOp> {
     let added: HashSet<IpNet> = if b.delete.is_empty() {
         HashSet::new()
     } else {
@@ -75,7 +80,7 @@ pub fn batch_ops(b: &Batch) -> Vec<FibOp> {
             .filter(|p| !added.contains(p))
             .map(|p| FibOp::Delete(*p)),
     );
-    ops.extend(b.add.iter().cloned().map(FibOp::Add));
+    ops.extend(b.add.into_iter().map(FibOp::Add));
     ops
 }
 
@@ -110,7 +115,7 @@ impl Fib {
     }
 
     /// Applies one batch and returns its ack.
-    pub fn apply(&mut self, b: Batch) -> FibAck {
+    pub fn apply(&mut self, mut b: Batch) -> FibAck {
         self.counters.batches += 1;
         if b.begin_sync {
             if self.syncing.is_some() {
@@ -118,7 +123,8 @@ impl Fib {
             }
             self.syncing = Some(HashSet::new());
         }
-        let ops = batch_ops(&b);
+        let (seq, invalid, end_sync) = (b.seq, std::mem::take(&mut b.invalid), b.end_sync);
+        let ops = into_ops(b);
         if let Some(s) = &mut self.syncing {
             for op in &ops {
                 match op {
@@ -132,16 +138,16 @@ impl Fib {
             }
         }
         let mut ack = FibAck {
-            seq: b.seq,
+            seq,
             ..Default::default()
         };
-        for e in b.invalid {
+        for e in invalid {
             ack.failed += 1;
             push_error(&mut ack, e);
         }
         let results = self.backend.apply(&ops);
         self.record(&mut ack, results);
-        if b.end_sync {
+        if end_sync {
             match self.syncing.take() {
                 Some(resent) => {
                     let dels = sync_deletions(&self.backend.prefixes(), &resent);
@@ -206,13 +212,63 @@ pub fn batch_from_proto(b: &FibBatch, ifindex_of: &dyn Fn(&str) -> Option<u32>) 
             Err(e) => out.invalid.push(e),
         }
     }
+    for g in &b.groups {
+        decode_group(g, ifindex_of, &mut out);
+    }
     for p in &b.delete {
         match IpNet::try_from(p) {
             Ok(p) => out.delete.push(p),
             Err(e) => out.invalid.push(format!("delete: {e}")),
         }
     }
+    if let Some(p) = &b.delete_packed {
+        out.delete.reserve(packed_len(p));
+        for r in iter_packed_nets(p) {
+            match r {
+                Ok(p) => out.delete.push(p),
+                Err(e) => out.invalid.push(format!("delete: {e}")),
+            }
+        }
+    }
     out
+}
+
+/// Decodes a group of routes sharing next hops and attributes: those are decoded once,
+/// each route only copies them.
+fn decode_group(g: &FibRouteGroup, ifindex_of: &dyn Fn(&str) -> Option<u32>, out: &mut Batch) {
+    let Some(prefixes) = &g.prefixes else { return };
+    let action = match RouteAction::try_from(g.action) {
+        Ok(RouteAction::Forward) => Ok(Action::Forward),
+        Ok(RouteAction::Blackhole) => Ok(Action::Blackhole),
+        Ok(RouteAction::Reject) => Ok(Action::Reject),
+        Err(_) => Err(format!("unknown action {}", g.action)),
+    };
+    let nexthops = g
+        .nexthops
+        .iter()
+        .map(|n| nexthop_from_proto(n, ifindex_of))
+        .collect::<Result<Vec<_>, ConvertError>>()
+        .map_err(|e| e.to_string());
+    out.add.reserve(packed_len(prefixes));
+    for r in iter_packed_nets(prefixes) {
+        let prefix = match r {
+            Ok(p) => p,
+            Err(e) => {
+                out.invalid.push(format!("prefix: {e}"));
+                continue;
+            }
+        };
+        match (&action, &nexthops) {
+            (Ok(action), Ok(nexthops)) => out.add.push(Route {
+                prefix,
+                nexthops: nexthops.clone(),
+                action: *action,
+                metric: g.metric,
+                protocol: g.protocol.clone(),
+            }),
+            (Err(e), _) | (_, Err(e)) => out.invalid.push(format!("{prefix}: {e}")),
+        }
+    }
 }
 
 /// Decodes one wire route.

@@ -92,6 +92,8 @@ pub async fn run_until(
         route_protocol: section.fea.route_protocol,
         netlink_batch: section.fea.netlink_batch as usize,
         netns: None,
+        fastpath: section.fea.fastpath.clone(),
+        fastpath_address: args.common.address_of("fastpath").ok(),
     };
     let backend = tokio::task::spawn_blocking(move || backend::open(kind, &opts))
         .await
@@ -106,6 +108,7 @@ pub async fn run_until(
     };
     let state = FeaState::new(Fib::new(backend), watcher);
     let _config_task = AbortOnDrop(tokio::spawn(config_task(state.clone(), cfg_rx, kind)));
+    oxr_sdk::process::spawn_metrics(&args.common, Arc::new(FeaShow::new(state.clone()))).await?;
     serve(state, &addr, shutdown).await
 }
 

@@ -15,6 +15,7 @@ fn opts(ns: &Netns) -> BackendOptions {
         route_protocol: 201,
         netlink_batch: 4,
         netns: Some(ns.path()),
+        ..Default::default()
     }
 }
 

@@ -14,8 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use oxr_proto::convert::{iter_packed_nets, packed_len, PackedBuilder};
 use oxr_proto::fea::fea_client::FeaClient;
-use oxr_proto::fea::{FibBatch, FibNexthop as PbFibNexthop, FibRoute};
+use oxr_proto::fea::{FibBatch, FibNexthop as PbFibNexthop, FibRoute, FibRouteGroup};
 use oxr_proto::transport::{self, Address};
 use oxr_proto::types as pb;
 use tokio::sync::mpsc;
@@ -248,34 +249,112 @@ impl FibQueue {
     }
 }
 
-/// The wire form of a batch.
+/// The wire form of a batch: consecutive adds with the same next hops and attributes
+/// become one `FibRouteGroup` with packed prefixes (a full table resolving through a few
+/// gateways is a few groups per batch), deletes are packed; nothing is allocated per route.
 pub fn batch_proto(out: FibOut) -> FibBatch {
+    let mut groups: Vec<FibRouteGroup> = Vec::new();
+    let mut current: Option<(FibInfo, PackedBuilder)> = None;
+    let close = |groups: &mut Vec<FibRouteGroup>, (info, packed): (FibInfo, PackedBuilder)| {
+        groups.push(group_proto(&info, packed));
+    };
+    for (k, info) in out.add {
+        match &mut current {
+            Some((cur, packed)) if same_group(cur, &info) => push_key(packed, k),
+            _ => {
+                if let Some(done) = current.take() {
+                    close(&mut groups, done);
+                }
+                let mut packed = PackedBuilder::new();
+                push_key(&mut packed, k);
+                current = Some((info, packed));
+            }
+        }
+    }
+    if let Some(done) = current.take() {
+        close(&mut groups, done);
+    }
+    let mut delete = PackedBuilder::new();
+    for k in out.delete {
+        push_key(&mut delete, k);
+    }
     FibBatch {
         seq: out.seq,
-        add: out
-            .add
-            .into_iter()
-            .map(|(k, info)| FibRoute {
-                prefix: Some(k.to_proto()),
-                nexthops: info
-                    .nexthops
-                    .iter()
-                    .map(|n| PbFibNexthop {
-                        gateway: n.gateway.map(pb::IpAddress::from),
-                        ifindex: n.ifindex,
-                        interface: n.interface.to_string(),
-                        weight: n.weight,
-                    })
-                    .collect(),
-                action: info.action.to_proto() as i32,
-                metric: info.metric,
-                protocol: info.protocol.to_string(),
-            })
-            .collect(),
-        delete: out.delete.into_iter().map(Key::to_proto).collect(),
+        add: Vec::new(),
+        delete: Vec::new(),
         begin_sync: out.begin_sync,
         end_sync: out.end_sync,
+        groups,
+        delete_packed: (!delete.is_empty()).then(|| delete.finish()),
     }
+}
+
+fn same_group(a: &FibInfo, b: &FibInfo) -> bool {
+    a.action == b.action
+        && a.metric == b.metric
+        && (Arc::ptr_eq(&a.nexthops, &b.nexthops) || a.nexthops == b.nexthops)
+        && (Arc::ptr_eq(&a.protocol, &b.protocol) || a.protocol == b.protocol)
+}
+
+fn push_key(p: &mut PackedBuilder, k: Key) {
+    if k.v6 {
+        p.push_v6(k.addr, k.len);
+    } else {
+        p.push_v4(k.addr as u32, k.len);
+    }
+}
+
+fn group_proto(info: &FibInfo, packed: PackedBuilder) -> FibRouteGroup {
+    FibRouteGroup {
+        nexthops: info
+            .nexthops
+            .iter()
+            .map(|n| PbFibNexthop {
+                gateway: n.gateway.map(pb::IpAddress::from),
+                ifindex: n.ifindex,
+                interface: n.interface.to_string(),
+                weight: n.weight,
+            })
+            .collect(),
+        action: info.action.to_proto() as i32,
+        metric: info.metric,
+        protocol: info.protocol.to_string(),
+        prefixes: Some(packed.finish()),
+    }
+}
+
+/// Routes a wire batch installs (both forms) and prefixes it deletes (both forms).
+pub fn batch_counts(b: &FibBatch) -> (usize, usize) {
+    let adds = b.add.len()
+        + b.groups
+            .iter()
+            .filter_map(|g| g.prefixes.as_ref())
+            .map(packed_len)
+            .sum::<usize>();
+    let deletes = b.delete.len() + b.delete_packed.as_ref().map_or(0, packed_len);
+    (adds, deletes)
+}
+
+/// A wire batch with its groups expanded into `add` and its packed deletes into
+/// `delete` (invalid packed records skipped): the one-route-per-message view, for tests.
+pub fn expand_batch(mut b: FibBatch) -> FibBatch {
+    for g in std::mem::take(&mut b.groups) {
+        let Some(p) = &g.prefixes else { continue };
+        for net in iter_packed_nets(p).filter_map(Result::ok) {
+            b.add.push(FibRoute {
+                prefix: Some(net.into()),
+                nexthops: g.nexthops.clone(),
+                action: g.action,
+                metric: g.metric,
+                protocol: g.protocol.clone(),
+            });
+        }
+    }
+    if let Some(p) = b.delete_packed.take() {
+        b.delete
+            .extend(iter_packed_nets(&p).filter_map(Result::ok).map(Into::into));
+    }
+    b
 }
 
 /// The ProgramFib client: connects to the FEA (retrying with backoff for ever, since the

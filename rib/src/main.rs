@@ -99,8 +99,10 @@ async fn main() -> anyhow::Result<()> {
     let fea = args.common.address_of("fea")?;
     tokio::spawn(fib_feed::run(fea.clone(), handle.clone()));
     tokio::spawn(connected::watch_interfaces(fea, handle.clone()));
+    let show = Arc::new(RibShow::new(handle.clone()));
+    oxr_sdk::process::spawn_metrics(&args.common, show.clone()).await?;
     let router = tonic::transport::Server::builder()
-        .add_service(RibService::server(handle.clone()))
-        .add_service(process_service("rib", Arc::new(RibShow::new(handle))));
+        .add_service(RibService::server(handle))
+        .add_service(process_service("rib", show));
     serve(router, &args.common.listen_address("rib")?).await
 }

@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
+use oxr_proto::convert::{iter_packed, packed_len};
 use oxr_proto::rib::{publish_request, PublishRequest, PublishResponse, RouteBatch};
+use oxr_proto::types::{Nexthop, PackedPrefixes};
 use smallvec::SmallVec;
 use tokio::sync::watch;
 use tonic::{Status, Streaming};
@@ -40,15 +42,72 @@ pub struct ParsedRoute {
     pub tag: u32,
 }
 
+/// Routes sharing everything but their prefix (a wire `RouteGroup`), parsed: the next
+/// hops are interned once for the whole group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParsedGroup {
+    /// Next hops (invalid ones dropped).
+    pub nexthops: SmallVec<[RawNexthop; 2]>,
+    /// Forward, blackhole, reject.
+    pub action: Action,
+    /// 0: the client's default.
+    pub distance: u32,
+    /// Metric.
+    pub metric: u32,
+    /// Tag.
+    pub tag: u32,
+    /// The prefixes.
+    pub keys: Vec<Key>,
+}
+
 /// A batch as received.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ParsedBatch {
     /// Adds (or replacements).
     pub add: Vec<ParsedRoute>,
+    /// Adds in groups, applied after `add`.
+    pub groups: Vec<ParsedGroup>,
     /// Withdraws.
     pub withdraw: Vec<Key>,
     /// Routes or next hops dropped because a prefix or address was malformed.
     pub errors: usize,
+}
+
+/// Parses wire next hops; malformed or empty ones are dropped and counted in `errors`.
+fn parse_nexthops(nhs: Vec<Nexthop>, errors: &mut usize) -> SmallVec<[RawNexthop; 2]> {
+    let mut nexthops = SmallVec::new();
+    for nh in nhs {
+        let gateway = match nh.gateway.as_ref().map(IpAddr::try_from) {
+            None => None,
+            Some(Ok(g)) => Some(g),
+            Some(Err(_)) => {
+                *errors += 1;
+                continue;
+            }
+        };
+        if gateway.is_none() && nh.interface.is_empty() {
+            *errors += 1;
+            continue;
+        }
+        nexthops.push(RawNexthop {
+            gateway,
+            interface: nh.interface,
+            weight: nh.weight,
+        });
+    }
+    nexthops
+}
+
+/// Parses packed prefixes, counting malformed records in `errors`.
+fn parse_packed(p: Option<&PackedPrefixes>, out: &mut Vec<Key>, errors: &mut usize) {
+    let Some(p) = p else { return };
+    out.reserve(packed_len(p));
+    for r in iter_packed(p) {
+        match r {
+            Ok((v6, addr, len)) => out.push(Key { v6, addr, len }),
+            Err(_) => *errors += 1,
+        }
+    }
 }
 
 /// Parses a wire batch. Malformed prefixes drop their route; malformed or empty next hops
@@ -56,6 +115,7 @@ pub struct ParsedBatch {
 pub fn parse_batch(batch: RouteBatch) -> ParsedBatch {
     let mut out = ParsedBatch {
         add: Vec::with_capacity(batch.add.len()),
+        groups: Vec::with_capacity(batch.groups.len()),
         withdraw: Vec::with_capacity(batch.withdraw.len()),
         errors: 0,
     };
@@ -65,31 +125,29 @@ pub fn parse_batch(batch: RouteBatch) -> ParsedBatch {
             Err(_) => out.errors += 1,
         }
     }
+    parse_packed(
+        batch.withdraw_packed.as_ref(),
+        &mut out.withdraw,
+        &mut out.errors,
+    );
+    for g in batch.groups {
+        let mut keys = Vec::new();
+        parse_packed(g.prefixes.as_ref(), &mut keys, &mut out.errors);
+        out.groups.push(ParsedGroup {
+            nexthops: parse_nexthops(g.nexthops, &mut out.errors),
+            action: Action::from_proto(g.action),
+            distance: g.distance,
+            metric: g.metric,
+            tag: g.tag,
+            keys,
+        });
+    }
     for r in batch.add {
         let Some(Ok(key)) = r.prefix.as_ref().map(Key::from_proto) else {
             out.errors += 1;
             continue;
         };
-        let mut nexthops = SmallVec::new();
-        for nh in r.nexthops {
-            let gateway = match nh.gateway.as_ref().map(IpAddr::try_from) {
-                None => None,
-                Some(Ok(g)) => Some(g),
-                Some(Err(_)) => {
-                    out.errors += 1;
-                    continue;
-                }
-            };
-            if gateway.is_none() && nh.interface.is_empty() {
-                out.errors += 1;
-                continue;
-            }
-            nexthops.push(RawNexthop {
-                gateway,
-                interface: nh.interface,
-                weight: nh.weight,
-            });
-        }
+        let nexthops = parse_nexthops(r.nexthops, &mut out.errors);
         out.add.push(ParsedRoute {
             key,
             nexthops,
@@ -177,12 +235,14 @@ pub(crate) async fn accept(
 mod tests {
     use super::*;
     use oxr_proto::rib::Route;
-    use oxr_proto::types::{IpAddress, Nexthop, Prefix};
+    use oxr_proto::types::{IpAddress, Prefix};
 
     #[test]
     fn malformed_routes_and_next_hops_are_dropped_and_counted() {
         let good = Key::from("10.0.0.0/8".parse::<ipnet::IpNet>().unwrap());
         let batch = RouteBatch {
+            groups: vec![],
+            withdraw_packed: None,
             add: vec![
                 Route {
                     prefix: Some(good.to_proto()),
@@ -219,5 +279,49 @@ mod tests {
         assert_eq!(p.add[0].nexthops.len(), 1);
         assert_eq!(p.withdraw, vec![good]);
         assert_eq!(p.errors, 4);
+    }
+
+    #[test]
+    fn groups_and_packed_withdraws_parse_with_bad_records_counted() {
+        let mut b = oxr_proto::convert::PackedBuilder::new();
+        b.push("10.0.0.0/8".parse().unwrap());
+        b.push("2001:db8::/32".parse().unwrap());
+        let mut w = oxr_proto::convert::PackedBuilder::new();
+        w.push("192.0.2.0/24".parse().unwrap());
+        let mut withdraw = w.finish();
+        // A truncated trailing record.
+        withdraw.v4 = bytes::Bytes::from([&withdraw.v4[..], &[1, 2][..]].concat());
+        let batch = RouteBatch {
+            groups: vec![oxr_proto::rib::RouteGroup {
+                nexthops: vec![Nexthop {
+                    gateway: Some(IpAddress::from("192.0.2.1".parse::<IpAddr>().unwrap())),
+                    interface: String::new(),
+                    weight: 0,
+                }],
+                action: 0,
+                distance: 20,
+                metric: 7,
+                tag: 0,
+                prefixes: Some(b.finish()),
+            }],
+            withdraw_packed: Some(withdraw),
+            ..Default::default()
+        };
+        let p = parse_batch(batch);
+        assert_eq!(p.errors, 1);
+        assert_eq!(
+            p.withdraw,
+            vec![Key::from("192.0.2.0/24".parse::<ipnet::IpNet>().unwrap())]
+        );
+        assert_eq!(p.groups.len(), 1);
+        let g = &p.groups[0];
+        assert_eq!((g.distance, g.metric, g.nexthops.len()), (20, 7, 1));
+        assert_eq!(
+            g.keys,
+            vec![
+                Key::from("10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()),
+                Key::from("2001:db8::/32".parse::<ipnet::IpNet>().unwrap())
+            ]
+        );
     }
 }

@@ -379,6 +379,21 @@ impl RibState {
         for r in &batch.add {
             self.add_route(client, r, dd);
         }
+        for g in &batch.groups {
+            let template = Candidate {
+                client,
+                distance: if g.distance == 0 { dd } else { g.distance },
+                metric: g.metric,
+                tag: g.tag,
+                action: g.action,
+                stale: false,
+                since: self.now,
+                nexthops: self.interner.set(&g.nexthops),
+            };
+            for k in &g.keys {
+                self.add_candidate(*k, template.clone());
+            }
+        }
         self.process_work();
         let c = &mut self.clients[client as usize];
         c.acked += 1;
@@ -497,8 +512,14 @@ impl RibState {
             since: self.now,
             nexthops,
         };
+        self.add_candidate(r.key, cand);
+    }
+
+    /// Adds or replaces `cand.client`'s candidate for `key` and reselects.
+    fn add_candidate(&mut self, key: Key, cand: Candidate) {
+        let client = cand.client;
         let width = self.opts.ecmp_width;
-        let e = self.table.entry(r.key);
+        let e = self.table.entry(key);
         match e.cands.iter_mut().find(|c| c.client == client) {
             Some(c) => {
                 let same = c.distance == cand.distance
@@ -520,7 +541,7 @@ impl RibState {
         if new != e.sel {
             let old = std::mem::replace(&mut e.sel, new.clone());
             e.flags |= SEL_CHANGED;
-            self.selection_changed(r.key, old, new);
+            self.selection_changed(key, old, new);
         }
     }
 
@@ -624,22 +645,48 @@ impl RibState {
 
     fn process(&mut self, key: Key) {
         let width = self.opts.ecmp_width;
-        let Some(e) = self.table.get(&key) else {
+        let (tracked, ifaces) = (&self.tracked, &self.ifaces);
+        let Some(mut e) = self.table.get_mut(&key) else {
             return;
         };
-        let new_res = match &e.sel {
+        // First from the tracked gateways alone, so the entry is looked up once: every
+        // gateway of a selected route is tracked, so this answers unless the route would
+        // resolve through itself (then the table's longest match is needed).
+        let needs_table = std::cell::Cell::new(false);
+        let quick = match &e.sel {
             None => None,
-            Some(sel) => {
-                let (table, tracked, ifaces) = (&self.table, &self.tracked, &self.ifaces);
+            Some(sel) => resolve(
+                sel,
+                width,
+                |n| ifaces.ifindex(n),
+                |g| match tracked.get(&Key::host(g)) {
+                    Some(t) if t.ans.as_ref().is_none_or(|v| v.route != key) => GatewayAnswer {
+                        direct: t.ans0.is_some(),
+                        via: t.ans.clone(),
+                    },
+                    _ => {
+                        needs_table.set(true);
+                        GatewayAnswer::default()
+                    }
+                },
+            ),
+        };
+        let new_res = if needs_table.get() {
+            let (table, tracked) = (&self.table, &self.tracked);
+            let sel = table.get(&key).and_then(|e| e.sel.as_ref());
+            let res = sel.and_then(|sel| {
                 resolve(
                     sel,
                     width,
                     |n| ifaces.ifindex(n),
                     |g| gateway_answer(table, tracked, g, key),
                 )
-            }
+            });
+            e = self.table.get_mut(&key).expect("present");
+            res
+        } else {
+            quick
         };
-        let e = self.table.get_mut(&key).expect("present");
         let sel_changed = e.flags & SEL_CHANGED != 0;
         e.flags &= !SEL_CHANGED;
         if !sel_changed && new_res == e.res {

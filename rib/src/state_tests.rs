@@ -74,7 +74,7 @@ fn publish(s: &mut RibState, c: &Conn, add: Vec<ParsedRoute>, withdraw: &[&str])
         ParsedBatch {
             add,
             withdraw: withdraw.iter().map(|p| k(p)).collect(),
-            errors: 0,
+            ..Default::default()
         },
     );
 }

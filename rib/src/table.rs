@@ -211,7 +211,13 @@ impl std::hash::Hasher for FastHasher {
         self.add((v >> 64) as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The splitmix64 finalizer: the multiply-rotate steps leave the low bits (which
+        // pick the bucket) and the top seven (hashbrown's tag) poorly mixed for keys with
+        // structure like prefixes, which made probes long and full of false tag matches.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 

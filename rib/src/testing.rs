@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::fib_feed::{batch_counts, expand_batch};
+
 /// What the fake FEA received.
 #[derive(Debug, Default)]
 pub struct Received {
@@ -118,20 +120,22 @@ impl Fea for FakeFea {
         me.received.lock().expect("not poisoned").sessions += 1;
         tokio::spawn(async move {
             while let Ok(Some(b)) = inbound.message().await {
+                let (adds, deletes) = batch_counts(&b);
                 let ack = FibAck {
                     seq: b.seq,
-                    applied: (b.add.len() + b.delete.len()) as u32,
+                    applied: (adds + deletes) as u32,
                     failed: 0,
                     errors: vec![],
                 };
                 {
                     let mut r = me.received.lock().expect("not poisoned");
-                    r.adds += b.add.len() as u64;
-                    r.deletes += b.delete.len() as u64;
+                    r.adds += adds as u64;
+                    r.deletes += deletes as u64;
                     r.begin_syncs += u64::from(b.begin_sync);
                     r.end_syncs += u64::from(b.end_sync);
                     if me.record {
-                        r.batches.push(b);
+                        // Recorded one route per entry, whichever form was sent.
+                        r.batches.push(expand_batch(b));
                     }
                 }
                 me.changed.notify_waiters();

@@ -44,6 +44,7 @@ fn batch(add: Vec<Route>, withdraw: &[&str]) -> PublishRequest {
         msg: Some(publish_request::Msg::Batch(RouteBatch {
             add,
             withdraw: withdraw.iter().map(|p| prefix(p)).collect(),
+            ..Default::default()
         })),
     }
 }

@@ -29,6 +29,7 @@ pub use node::{node_kind, node_kind_in_schema, node_kind_with, NodeKind};
 pub use path::{ConfigPath, PathError};
 pub use registry::{
     deserialize_at, register, schema_of, section_json_of, ProtocolSchema, Registry, RegistryError,
+    SchemaResolver,
 };
 pub use schema::*;
 pub use validate::{

@@ -89,13 +89,40 @@ pub struct Registry {
     protocols: BTreeMap<&'static str, Arc<dyn ProtocolSchema>>,
     /// Keep sections of protocols not registered here as written instead of refusing them.
     accept_unregistered: bool,
+    /// Where schemas of protocols this registry was not built with come from.
+    resolver: Option<Arc<dyn SchemaResolver>>,
+}
+
+/// A source of schemas for protocols a registry was not built with: oxr-routerd's asks
+/// `oxr-<name> --config-schema` in its bin dir (`oxr_routerd::external`), so a new
+/// protocol runs without rebuilding routerd. Only names that are not built-in, not
+/// registered and well formed (lowercase letters, digits, '-') are asked for.
+pub trait SchemaResolver: Send + Sync + 'static {
+    /// The schema of protocol `name`, if there is one. Called often: cache. (A schema
+    /// lives as long as the process, hence `'static`; leak what you make.)
+    fn resolve(&self, name: &str) -> Option<&'static dyn ProtocolSchema>;
+    /// Names worth offering (for the shell's completion): each is then [`resolve`]d.
+    ///
+    /// [`resolve`]: SchemaResolver::resolve
+    fn available(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+fn well_formed(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("protocols", &self.names())
+            .field("protocols", &self.protocols.keys())
             .field("accept_unregistered", &self.accept_unregistered)
+            .field("resolver", &self.resolver.is_some())
             .finish()
     }
 }
@@ -118,7 +145,26 @@ impl Registry {
         Registry {
             protocols: BTreeMap::new(),
             accept_unregistered: false,
+            resolver: None,
         }
+    }
+
+    /// This registry, asking `resolver` about protocols it does not know.
+    pub fn with_resolver(mut self, resolver: impl SchemaResolver) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    fn resolve(&self, name: &str) -> Option<&'static dyn ProtocolSchema> {
+        let r = self.resolver.as_ref()?;
+        let reserved = KNOWN_PROTOCOLS.contains(&name)
+            || CORE_PROCESSES.contains(&name)
+            || name == "routerd"
+            || self.protocols.contains_key(name);
+        if reserved || !well_formed(name) {
+            return None;
+        }
+        r.resolve(name).filter(|s| s.name() == name)
     }
 
     /// This registry, keeping a section of a protocol it does not know as written (its
@@ -148,12 +194,7 @@ impl Registry {
         if KNOWN_PROTOCOLS.contains(&name) || CORE_PROCESSES.contains(&name) || name == "routerd" {
             return Err(RegistryError::Reserved(name));
         }
-        let ok = !name.is_empty()
-            && name.len() <= 32
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !ok {
+        if !well_formed(name) {
             return Err(RegistryError::BadName(name));
         }
         self.protocols.insert(name, Arc::new(schema));
@@ -173,7 +214,10 @@ impl Registry {
 
     /// The schema registered under `name` (never a built-in).
     pub fn get(&self, name: &str) -> Option<&dyn ProtocolSchema> {
-        self.protocols.get(name).map(|s| s.as_ref())
+        match self.protocols.get(name) {
+            Some(s) => Some(s.as_ref()),
+            None => self.resolve(name),
+        }
     }
 
     /// Every protocol this registry accepts: built-ins first, then registered ones by name.
@@ -181,18 +225,27 @@ impl Registry {
         KNOWN_PROTOCOLS
             .iter()
             .copied()
-            .chain(self.protocols.keys().copied())
+            .chain(self.registered())
             .collect()
     }
 
     /// Names of the registered (non built-in) protocols.
     pub fn registered(&self) -> Vec<&'static str> {
-        self.protocols.keys().copied().collect()
+        let mut names: Vec<&'static str> = self.protocols.keys().copied().collect();
+        if let Some(r) = &self.resolver {
+            let found = r.available().into_iter().filter_map(|n| self.resolve(&n));
+            names.extend(found.map(|s| s.name()));
+            names.sort_unstable();
+            names.dedup();
+        }
+        names
     }
 
     /// Whether `name` is a protocol this registry accepts.
     pub fn knows(&self, name: &str) -> bool {
-        KNOWN_PROTOCOLS.contains(&name) || self.protocols.contains_key(name)
+        KNOWN_PROTOCOLS.contains(&name)
+            || self.protocols.contains_key(name)
+            || self.resolve(name).is_some()
     }
 }
 
@@ -514,6 +567,48 @@ mod tests {
         reg.register(DemoSchema("demo")).unwrap();
         assert_eq!(reg.names(), ["static", "demo"]);
         assert!(reg.knows("demo") && reg.knows("static") && !reg.knows("bgp"));
+    }
+
+    /// Resolves `ext-*` names to a leaked demo schema, counting questions.
+    struct Ext(&'static std::sync::atomic::AtomicUsize);
+
+    impl SchemaResolver for Ext {
+        fn resolve(&self, name: &str) -> Option<&'static dyn ProtocolSchema> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+            name.starts_with("ext-")
+                .then(|| &*Box::leak(Box::new(DemoSchema(name))) as &dyn ProtocolSchema)
+        }
+        fn available(&self) -> Vec<String> {
+            vec!["ext-a".into(), "nope".into()]
+        }
+    }
+
+    #[test]
+    fn a_resolver_supplies_protocols_the_registry_was_not_built_with() {
+        static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let reg = registry().with_resolver(Ext(&ASKED));
+        assert!(reg.knows("ext-b") && !reg.knows("other"));
+        assert_eq!(
+            reg.registered(),
+            ["demo", "ext-a"],
+            "available ones that resolve"
+        );
+        let text = "[protocols.ext-b.interfaces.eth0]\ncost = 0\n";
+        let errs = parse_and_validate_with(text, &reg).unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "protocols.ext-b.interfaces.eth0.cost: must be 1-65535"
+        );
+        let errs = parse_and_validate_with("[protocols.other]\n", &reg).unwrap_err();
+        assert!(errs[0].reason.contains("static, demo, ext-a"), "{errs:?}");
+        assert!(json_schema_with(&reg)["$defs"]["ext-a"].is_object());
+        // Never asked about built-ins, registered, reserved or malformed names.
+        let before = ASKED.load(std::sync::atomic::Ordering::Relaxed);
+        for n in ["static", "demo", "fea", "rib", "routerd", "../x", "A"] {
+            assert!(reg.get(n).is_none_or(|s| s.name() == "demo"), "{n}");
+        }
+        assert_eq!(ASKED.load(std::sync::atomic::Ordering::Relaxed), before);
     }
 
     #[test]

@@ -359,12 +359,6 @@ fn check_router(cfg: &RouterConfig, errs: &mut Errors) {
             "must be between 5 and 254 (0-4 are the kernel's own)",
         );
     }
-    if cfg.fea.dataplane == Dataplane::Fastpath {
-        errs.add(
-            &fea.join("dataplane"),
-            "the fastpath dataplane is not available in this build",
-        );
-    }
 }
 
 #[cfg(test)]

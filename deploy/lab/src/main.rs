@@ -88,6 +88,27 @@ enum Cmd {
         /// Frame sizes in bytes, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "64,512,1518")]
         sizes: Vec<usize>,
+        /// Dataplanes, comma-separated: kernel, xdp, afxdp (the last two: the fast path; a
+        /// dataplane this build lacks is reported unavailable).
+        #[arg(long, value_delimiter = ',', default_value = "kernel")]
+        dataplane: Vec<String>,
+        /// Leave veths in the sender's softirq (no threaded NAPI, no pinning).
+        #[arg(long)]
+        no_napi: bool,
+        /// The generator's core (the sink's NAPI thread shares it).
+        #[arg(long, default_value_t = 0)]
+        gen_cpu: usize,
+        /// The routers' core (their NAPI threads are pinned there).
+        #[arg(long, default_value_t = 1)]
+        router_cpu: usize,
+        /// Generator: socket (UDP sendmmsg, sink rx counter) or xdp (live XDP frames,
+        /// counted by an XDP program on the sink).
+        #[arg(long, value_enum, default_value = "socket")]
+        generator: oxr_lab::rfc2544::Generator,
+        /// Run the NAPI threads and the generator SCHED_FIFO at this priority (1-98; the sink one higher), so
+        /// that other work on a shared machine does not make the rings overflow.
+        #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=98))]
+        rt: Option<u8>,
         /// Seconds per trial.
         #[arg(long, default_value_t = 2.0)]
         trial_secs: f64,
@@ -100,9 +121,12 @@ enum Cmd {
         /// Most search trials per point (plus the confirming one).
         #[arg(long, default_value_t = 12)]
         max_trials: u32,
-        /// Also write the report as JSON here.
+        /// Also write the report as JSON here (and the plot beside it, `.svg`).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write PREFIX.txt (the table), PREFIX.json and PREFIX.svg (the plot).
+        #[arg(long, value_name = "PREFIX")]
+        out: Option<PathBuf>,
     },
     /// The traffic generator (run by rfc2544 in the source namespace): UDP in sendmmsg
     /// batches; prints one JSON line.
@@ -119,6 +143,46 @@ enum Cmd {
         secs: f64,
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Pin to this core.
+        #[arg(long)]
+        cpu: Option<usize>,
+    },
+    /// The XDP-native generator (run by rfc2544 in the source namespace); prints one JSON
+    /// line.
+    #[command(hide = true)]
+    Xdpgen {
+        #[arg(long)]
+        ifname: String,
+        #[arg(long)]
+        dst_mac: String,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 1.0)]
+        secs: f64,
+        #[arg(long)]
+        cpu: Option<usize>,
+    },
+    /// The XDP sink (run by rfc2544 in the sink namespace): prints its count for each line
+    /// read.
+    #[command(hide = true)]
+    Xdpsink {
+        #[arg(long)]
+        ifname: String,
+    },
+    /// Density benchmark: N idle routers per kind on an OSPF ring; memory per router and
+    /// time to converge (the same as `cargo bench -p oxr-lab --bench density`).
+    Density {
+        /// Router counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,50,100")]
+        counts: Vec<usize>,
+        /// Kinds, comma-separated: oxr, bird, frr.
+        #[arg(long, value_delimiter = ',', default_value = "oxr,bird,frr")]
+        kinds: Vec<String>,
+        /// Convergence deadline per run, seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
     },
     /// Check a lab file and print what it describes.
     Check {
@@ -144,6 +208,9 @@ fn main() -> ExitCode {
         root: cli.root,
         bin_dir: cli.bin_dir.unwrap_or_else(ops::default_bin_dir),
     };
+    // Lab files are validated with routerd's registry, which asks protocol binaries outside
+    // the workspace (oxr-hello, generated ones) for their schema: look where the lab runs them.
+    oxr_routerd::set_bin_dir(Some(ctx.bin_dir.clone()));
     let result: anyhow::Result<()> = match cli.cmd {
         Cmd::Up { lab, name, wait } => match spec::load(&lab, name.as_deref()) {
             Ok(l) => ops::up(&ctx, &l, wait.map(Duration::from_secs)),
@@ -199,24 +266,55 @@ fn main() -> ExitCode {
         Cmd::Rfc2544 {
             routers,
             sizes,
+            dataplane,
+            no_napi,
+            gen_cpu,
+            router_cpu,
+            generator,
+            rt,
             trial_secs,
             max_rate,
             resolution,
             max_trials,
             json,
+            out,
         } => {
             let opts = oxr_lab::rfc2544::Options {
                 routers,
                 sizes,
+                dataplanes: dataplane,
                 trial_secs,
                 max_rate,
                 resolution,
                 max_trials,
+                napi: !no_napi,
+                gen_cpu,
+                router_cpu,
+                generator,
+                rt,
             };
             oxr_lab::rfc2544::run(&ctx, &opts).and_then(|r| {
-                print!("{}", r.table());
-                if let Some(p) = json {
-                    std::fs::write(&p, serde_json::to_vec_pretty(&r)?)?;
+                let table = r.table();
+                print!("{table}");
+                let with = |p: &PathBuf, ext: &str| {
+                    let mut s = p.clone().into_os_string();
+                    s.push(ext);
+                    PathBuf::from(s)
+                };
+                if let Some(p) = &json {
+                    std::fs::write(p, serde_json::to_vec_pretty(&r)?)?;
+                    std::fs::write(p.with_extension("svg"), r.svg())?;
+                    println!(
+                        "wrote {} and {}",
+                        p.display(),
+                        p.with_extension("svg").display()
+                    );
+                }
+                if let Some(p) = &out {
+                    std::fs::write(with(p, ".txt"), &table)?;
+                    std::fs::write(with(p, ".json"), serde_json::to_vec_pretty(&r)?)?;
+                    std::fs::write(with(p, ".svg"), r.svg())?;
+                    println!("wrote {}.{{txt,json,svg}}", p.display());
                 }
                 Ok(())
             })
@@ -227,10 +325,33 @@ fn main() -> ExitCode {
             rate,
             secs,
             batch,
-        } => oxr_lab::rfc2544::generate(dst, payload, rate, secs, batch).and_then(|g| {
+            cpu,
+        } => oxr_lab::rfc2544::generate(dst, payload, rate, secs, batch, cpu).and_then(|g| {
             println!("{}", serde_json::to_string(&g)?);
             Ok(())
         }),
+        Cmd::Xdpgen {
+            ifname,
+            dst_mac,
+            size,
+            rate,
+            secs,
+            cpu,
+        } => {
+            oxr_lab::rfc2544::xdp_generate(&ifname, &dst_mac, size, rate, secs, cpu).and_then(|g| {
+                println!("{}", serde_json::to_string(&g)?);
+                Ok(())
+            })
+        }
+        Cmd::Xdpsink { ifname } => oxr_lab::rfc2544::xdp_sink(&ifname),
+        Cmd::Density {
+            counts,
+            kinds,
+            timeout,
+        } => {
+            oxr_lab::density::run_all(&ctx, &counts, &kinds, Duration::from_secs(timeout));
+            Ok(())
+        }
         Cmd::List => {
             print!("{}", ops::list(&ctx));
             Ok(())

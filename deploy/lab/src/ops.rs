@@ -119,7 +119,7 @@ fn build(ctx: &Ctx, lab: &Lab, rd: &RunDir, state: &mut State) -> anyhow::Result
             bail!("namespace {ns} already exists (left over, or another lab's)");
         }
         let run_dir = match node.kind {
-            NodeKind::Host { .. } => None,
+            NodeKind::Host { .. } | NodeKind::Switch => None,
             _ => Some(rd.path.join(&node.name)),
         };
         let protocols = match &node.kind {
@@ -163,7 +163,7 @@ fn build(ctx: &Ctx, lab: &Lab, rd: &RunDir, state: &mut State) -> anyhow::Result
             "net.ipv6.conf.all.accept_dad=0",
             "net.ipv6.conf.default.accept_dad=0",
         ];
-        if !matches!(node.kind, NodeKind::Host { .. }) {
+        if !matches!(node.kind, NodeKind::Host { .. } | NodeKind::Switch) {
             sysctls.extend([
                 "net.ipv4.ip_forward=1",
                 "net.ipv6.conf.all.forwarding=1",
@@ -171,6 +171,11 @@ fn build(ctx: &Ctx, lab: &Lab, rd: &RunDir, state: &mut State) -> anyhow::Result
             ]);
         }
         sys::sysctl_ns(&ns, &sysctls)?;
+        if matches!(node.kind, NodeKind::Switch) {
+            // STP off (the default): ports forward as soon as they are up.
+            sys::ip_ns(&ns, &["link", "add", "br0", "type", "bridge"])?;
+            sys::ip_ns(&ns, &["link", "set", "br0", "up"])?;
+        }
     }
     // Links: temporary host-side names, recorded before creation, then moved and renamed.
     for (i, link) in lab.links.iter().enumerate() {
@@ -191,6 +196,13 @@ fn build(ctx: &Ctx, lab: &Lab, rd: &RunDir, state: &mut State) -> anyhow::Result
             }
             for a in &end.addresses {
                 sys::ip_ns(&ns, &["addr", "add", &a.to_string(), "dev", &end.ifname])?;
+            }
+            if lab
+                .nodes
+                .get(&end.node)
+                .is_some_and(|n| matches!(n.kind, NodeKind::Switch))
+            {
+                sys::ip_ns(&ns, &["link", "set", &end.ifname, "master", "br0"])?;
             }
             sys::ip_ns(&ns, &["link", "set", &end.ifname, "up"])?;
         }
@@ -217,7 +229,7 @@ fn build(ctx: &Ctx, lab: &Lab, rd: &RunDir, state: &mut State) -> anyhow::Result
         let run_dir = rd.path.join(&node.name);
         let log = rd.path.join(format!("{}.log", node.name));
         let mut cmd = match &node.kind {
-            NodeKind::Host { .. } => continue,
+            NodeKind::Host { .. } | NodeKind::Switch => continue,
             NodeKind::Oxr { config, .. } => {
                 let cfg = rd.path.join(format!("{}.toml", node.name));
                 std::fs::write(&cfg, toml::to_string(config)?)?;
@@ -313,7 +325,7 @@ pub fn wait_converged(ctx: &Ctx, state: &State, timeout: Duration) -> anyhow::Re
                     }
                     let Some(rd) = &node.run_dir else { continue };
                     let ospf = !node.ospf_links.is_empty();
-                    let report = probe::probe(&oxrsh, rd, ospf);
+                    let report = probe::probe(&oxrsh, rd, ospf, false);
                     let mut missing = probe::missing(&report, &node.protocols);
                     if missing.is_none() && ospf {
                         let lacking = probe::missing_adjacencies(&report, &node.ospf_links);
@@ -531,8 +543,8 @@ pub fn status(ctx: &Ctx, lab: &str) -> anyhow::Result<String> {
     );
     let _ = writeln!(
         out,
-        "{:<10} {:<5} {:<20} {:<9} {:>8} {:>7} {:>6}  processes",
-        "node", "kind", "netns", "state", "uptime", "routes", "fib"
+        "{:<10} {:<6} {:<20} {:<9} {:>8} {:>7} {:>6}  {:<34} processes",
+        "node", "kind", "netns", "state", "uptime", "routes", "fib", "adjacencies/sessions"
     );
     for (name, node) in &state.nodes {
         let up = node
@@ -541,7 +553,7 @@ pub fn status(ctx: &Ctx, lab: &str) -> anyhow::Result<String> {
         let ns_ok = sys::netns_exists(&node.netns);
         let (st, uptime) = match (&node.kind[..], up, ns_ok) {
             (_, _, false) => ("no netns", String::new()),
-            ("host", _, true) => ("up", String::new()),
+            ("host" | "switch", _, true) => ("up", String::new()),
             (_, Some(p), true) => (
                 "running",
                 format_secs(now_unix().saturating_sub(p.started_unix)),
@@ -549,9 +561,12 @@ pub fn status(ctx: &Ctx, lab: &str) -> anyhow::Result<String> {
             (_, None, true) => ("stopped", String::new()),
         };
         let (mut routes, mut fib, mut procs) = (String::new(), String::new(), String::new());
+        let mut adj = String::new();
         if node.kind == "oxr" && up.is_some() {
             if let Some(rd) = &node.run_dir {
-                let r = probe::probe(&ctx.bin("oxrsh"), rd, !node.ospf_links.is_empty());
+                let has = |p: &str| node.protocols.iter().any(|x| x == p);
+                let r = probe::probe(&ctx.bin("oxrsh"), rd, has("ospf"), has("bgp"));
+                adj = r.adjacencies();
                 routes = r.prefixes.to_string();
                 fib = r.fib_routes.to_string();
                 procs = r
@@ -571,13 +586,62 @@ pub fn status(ctx: &Ctx, lab: &str) -> anyhow::Result<String> {
                     .join(" ");
             }
         }
+        if node.kind == "bird" && up.is_some() {
+            if let Some(rd) = &node.run_dir {
+                adj = bird_protocols(&rd.join("bird.ctl"));
+            }
+        }
         let _ = writeln!(
             out,
-            "{:<10} {:<5} {:<20} {:<9} {:>8} {:>7} {:>6}  {}",
-            name, node.kind, node.netns, st, uptime, routes, fib, procs
+            "{:<10} {:<6} {:<20} {:<9} {:>8} {:>7} {:>6}  {:<34} {}",
+            name, node.kind, node.netns, st, uptime, routes, fib, adj, procs
         );
     }
     Ok(out)
+}
+
+/// A BIRD router's OSPF and BGP protocols in brief (`birdc show protocols`): for BGP, how
+/// many sessions are Established; for OSPF, how many instances are Running.
+fn bird_protocols(sock: &Path) -> String {
+    let out = Command::new("birdc")
+        .arg("-s")
+        .arg(sock)
+        .args(["show", "protocols"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    bird_summary(&text)
+}
+
+/// Parses `birdc show protocols` (name, proto, table, state, since, info) into
+/// `ospf 1/1 Running, bgp 2/3 Established`.
+pub fn bird_summary(text: &str) -> String {
+    let (mut ospf, mut ospf_up, mut bgp, mut bgp_up) = (0, 0, 0, 0);
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.get(1).copied() {
+            Some("OSPF") => {
+                ospf += 1;
+                ospf_up += usize::from(l.contains("Running"));
+            }
+            Some("BGP") => {
+                bgp += 1;
+                bgp_up += usize::from(l.contains("Established"));
+            }
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    if ospf > 0 {
+        parts.push(format!("ospf {ospf_up}/{ospf} Running"));
+    }
+    if bgp > 0 {
+        parts.push(format!("bgp {bgp_up}/{bgp} Established"));
+    }
+    parts.join(", ")
 }
 
 /// Replaces oxr-lab with oxrsh (or birdc) attached to a router. Returns only on error.
@@ -640,7 +704,11 @@ pub fn list(ctx: &Ctx) -> String {
             .filter_map(|n| n.process)
             .filter(|p| sys::alive(p.pid, Some(p.start_ticks)))
             .count();
-        let daemons = s.nodes.values().filter(|n| n.kind != "host").count();
+        let daemons = s
+            .nodes
+            .values()
+            .filter(|n| n.kind == "oxr" || n.kind == "bird")
+            .count();
         out.push_str(&format!(
             "{:<20} {} nodes, {running}/{daemons} routers running, up {}{}  {}\n",
             name,
@@ -719,6 +787,19 @@ b = "b1:eth1"
         assert_eq!(ospf_links(&lab, "r1"), ["eth0"]);
         assert_eq!(ospf_links(&lab, "r2"), ["eth0"]);
         assert!(ospf_links(&lab, "b1").is_empty());
+    }
+
+    #[test]
+    fn bird_protocols_are_summed_up() {
+        let text = "BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+device1    Device     ---        up     12:00:01.000
+ospf1      OSPF       master4    up     12:00:01.000  Running
+m1         BGP        ---        up     12:00:03.000  Established
+m2         BGP        ---        start  12:00:01.000  Active        Socket: Connection refused
+";
+        assert_eq!(bird_summary(text), "ospf 1/1 Running, bgp 1/2 Established");
+        assert_eq!(bird_summary(""), "");
     }
 
     #[test]

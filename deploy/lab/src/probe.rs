@@ -45,6 +45,24 @@ pub struct Report {
     pub fib_routes: u64,
     /// OSPF neighbors as (interface, state), if asked for and answered.
     pub ospf_neighbors: Option<Vec<(String, String)>>,
+    /// BGP neighbors as (address, state), if asked for and answered.
+    pub bgp_neighbors: Option<Vec<(String, String)>>,
+}
+
+impl Report {
+    /// Adjacencies and sessions in brief: `ospf 2/2 Full, bgp 1/3 Established`.
+    pub fn adjacencies(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = &self.ospf_neighbors {
+            let full = n.iter().filter(|(_, s)| s == "Full").count();
+            parts.push(format!("ospf {full}/{} Full", n.len()));
+        }
+        if let Some(n) = &self.bgp_neighbors {
+            let est = n.iter().filter(|(_, s)| s == "Established").count();
+            parts.push(format!("bgp {est}/{} Established", n.len()));
+        }
+        parts.join(", ")
+    }
 }
 
 /// Parses the concatenated JSON documents oxrsh prints for `show processes | json` then
@@ -81,6 +99,20 @@ pub fn parse_report(out: &str) -> Report {
                     restarts: p["restarts"].as_u64().unwrap_or_default(),
                 })
                 .collect();
+        } else if let Some(list) = v.get("neighbors").and_then(Value::as_array) {
+            r.bgp_neighbors = Some(
+                list.iter()
+                    .map(|n| {
+                        (
+                            match &n["address"] {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                            n["state"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            );
         } else if let Some(list) = v.get("protocols").and_then(Value::as_array) {
             r.routes = Some(
                 list.iter()
@@ -101,8 +133,8 @@ pub fn parse_report(out: &str) -> Report {
 }
 
 /// Runs oxrsh once against a router's run directory and parses what it printed; with
-/// `ospf`, also asks for the OSPF neighbors.
-pub fn probe(oxrsh: &Path, run_dir: &Path, ospf: bool) -> Report {
+/// `ospf`, also asks for the OSPF neighbors, with `bgp` for the BGP sessions.
+pub fn probe(oxrsh: &Path, run_dir: &Path, ospf: bool, bgp: bool) -> Report {
     let mut cmd = Command::new(oxrsh);
     cmd.arg("--run-dir").arg(run_dir).args([
         "-c",
@@ -112,6 +144,9 @@ pub fn probe(oxrsh: &Path, run_dir: &Path, ospf: bool) -> Report {
     ]);
     if ospf {
         cmd.args(["-c", "show ospf neighbor | json"]);
+    }
+    if bgp {
+        cmd.args(["-c", "show bgp summary | json"]);
     }
     let out = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output();
     match out {
@@ -242,6 +277,26 @@ mod tests {
         let r = parse_report(&format!("{OUT}[]"));
         assert_eq!(r.processes.len(), 3);
         assert_eq!(r.ospf_neighbors, Some(vec![]));
+    }
+
+    #[test]
+    fn bgp_sessions_and_ospf_adjacencies_are_summed_up() {
+        let out = format!(
+            "{OUT}[{{\"interface\":\"eth0\",\"state\":\"Full\",\"router_id\":\"1.1.1.1\"}},
+             {{\"interface\":\"eth1\",\"state\":\"Init\",\"router_id\":\"2.2.2.2\"}}]
+             {{\"router-id\":\"10.0.0.1\",\"local-as\":65001,\"loc-rib-prefixes\":3,\"neighbors\":[
+               {{\"address\":\"10.0.12.2\",\"remote_as\":65002,\"state\":\"Established\",\"router_id\":\"10.0.0.2\"}},
+               {{\"address\":\"10.0.13.3\",\"remote_as\":65003,\"state\":\"Active\",\"router_id\":null}}]}}"
+        );
+        let r = parse_report(&out);
+        assert_eq!(r.processes.len(), 3);
+        assert_eq!(r.prefixes, 5);
+        assert_eq!(
+            r.bgp_neighbors.as_deref().unwrap()[0],
+            ("10.0.12.2".to_string(), "Established".to_string())
+        );
+        assert_eq!(r.adjacencies(), "ospf 1/2 Full, bgp 1/2 Established");
+        assert_eq!(parse_report(OUT).adjacencies(), "");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! RFC 2544 throughput (section 26.1), a first cut: a source host, a chain of N oxr routers
+//! RFC 2544 throughput (section 26.1): a source host, a chain of N oxr routers
 //! with static routes, a sink host; per frame size, the highest offered rate with zero loss
 //! by binary search over trials of fixed duration, then a confirming trial.
 //!
@@ -9,14 +9,24 @@
 //!   address, forwarding off): no ICMP flows back, no ARP in the measured path.
 //! ```
 //!
-//! Offered frames are what the generator (`oxr-lab gen`, run in the source namespace:
-//! batched `sendmmsg` on a connected UDP socket, paced per batch) says it sent; received
-//! frames are the sink interface's rx counter. The generator's own ceiling is measured first
-//! with no router (source straight to sink) and every result is also given as a percent of
-//! it; a trial whose generator fell short of the offered rate is flagged `generator-bound`.
+//! Two generator modes ([`Generator`]): `socket` (this binary's `gen`, run in the source
+//! namespace: batched `sendmmsg` on a connected UDP socket, paced per batch; received =
+//! the sink veth's rx counter) and `xdp` (`xdpgen`: live XDP frames injected with
+//! `BPF_PROG_RUN`, see [`crate::bpf`]; received = an XDP counter on the sink), so that the
+//! veth medium (skb allocation, the socket layer) is not what is measured.
 //!
-//! Not yet: the XDP-native generator mode, the fast-path dataplane, CPU ns/packet of the
-//! router cores, the plot.
+//! Cores ([`crate::tune`]): every receiving veth gets threaded NAPI; the routers' NAPI
+//! threads are pinned to `router_cpu`, the generator and the sink's NAPI thread to
+//! `gen_cpu`. The routers' CPU time per forwarded frame (their NAPI threads plus their
+//! processes, from /proc/PID/schedstat) is reported beside frames/s, with how busy their
+//! core was. The generator's own ceiling is measured first with no router (source straight
+//! to sink) and every result is also given as a percent of it; a point at (95 % of) the
+//! ceiling, or whose failed trials all failed by the generator falling short of the offered
+//! rate, is flagged `generator-bound`.
+//!
+//! Dataplanes: `kernel` (oxr-fea programs the kernel FIB), `xdp` and `afxdp` (`fea.dataplane
+//! = "fastpath"` with that engine); a dataplane this build cannot run is reported
+//! `unavailable` with the reason, the others are still measured.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -30,12 +40,17 @@ use serde::Serialize;
 use crate::ops::{self, Ctx};
 use crate::spec;
 use crate::sys;
+use crate::tune;
 
 /// Ethernet header + FCS + IPv4 + UDP: frame size minus this is the UDP payload.
 pub const FRAME_OVERHEAD: usize = 14 + 4 + 20 + 8;
 
 /// A trial counts only if the generator sent at least this fraction of the offered frames.
 pub const REACHED: f64 = 0.97;
+
+/// Routers using less of their core than this (percent) at the zero-loss rate were not the
+/// bottleneck.
+pub const SPARE: f64 = 85.0;
 
 /// The address the generator sends to (see the module docs).
 pub const TARGET: &str = "10.2.0.99";
@@ -102,8 +117,19 @@ impl Search {
     }
 }
 
-/// The lab file text for `routers` routers between src and sink.
-pub fn chain_lab(name: &str, routers: usize) -> String {
+/// The `fea` table of a router for a dataplane: nothing for `kernel`; `xdp` and `afxdp`
+/// select the fast path with that engine on both of the router's links.
+pub fn fea_config(dataplane: &str) -> String {
+    match dataplane {
+        "kernel" => String::new(),
+        engine => format!(
+            "fea = {{ dataplane = \"fastpath\", fastpath = {{ engine = \"{engine}\", interfaces = [\"eth0\", \"eth1\"] }} }}\n"
+        ),
+    }
+}
+
+/// The lab file text for `routers` routers between src and sink, with `dataplane`.
+pub fn chain_lab(name: &str, routers: usize, dataplane: &str) -> String {
     let mut t = format!("[lab]\nname = \"{name}\"\n\n[host.src]\n[host.sink]\n");
     if routers == 0 {
         t.push_str(
@@ -114,7 +140,8 @@ pub fn chain_lab(name: &str, routers: usize) -> String {
     t = t.replace("[host.src]\n", "[host.src]\ngateway = [\"10.1.0.1\"]\n");
     for i in 1..=routers {
         t.push_str(&format!(
-            "[router.r{i}.config]\nrib = {{ startup-hold-secs = 5 }}\n"
+            "[router.r{i}.config]\nrib = {{ startup-hold-secs = 5 }}\n{}",
+            fea_config(dataplane)
         ));
         if i < routers {
             t.push_str(&format!(
@@ -147,16 +174,20 @@ pub struct GenReport {
 }
 
 /// The generator: `rate` datagrams/s (0 = as fast as possible) of `payload` bytes to `dst`
-/// for `secs`, in `sendmmsg` batches of `batch`.
+/// for `secs`, in `sendmmsg` batches of `batch`, pinned to `cpu` if given.
 pub fn generate(
     dst: SocketAddr,
     payload: usize,
     rate: u64,
     secs: f64,
     batch: usize,
+    cpu: Option<usize>,
 ) -> anyhow::Result<GenReport> {
     use nix::sys::socket::{sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn};
     use std::io::IoSlice;
+    if let Some(c) = cpu {
+        tune::pin(0, c)?;
+    }
     let sock = UdpSocket::bind("0.0.0.0:0")?;
     sock.connect(dst)?;
     // A deep send buffer: a burst of batches must not fail on the socket before the qdisc.
@@ -208,6 +239,122 @@ pub fn generate(
     })
 }
 
+/// The XDP-native generator: live frames of `size` bytes to `dst_mac` out of `ifname`
+/// (see [`crate::bpf`]), `rate` frames/s (0 = as fast as possible) for `secs`, pinned to
+/// `cpu` if given. Frames go to [`TARGET`] from the source's address.
+pub fn xdp_generate(
+    ifname: &str,
+    dst_mac: &str,
+    size: usize,
+    rate: u64,
+    secs: f64,
+    cpu: Option<usize>,
+) -> anyhow::Result<GenReport> {
+    use crate::bpf;
+    if let Some(c) = cpu {
+        tune::pin(0, c)?;
+    }
+    let dst = bpf::parse_mac(dst_mac).with_context(|| format!("bad MAC {dst_mac}"))?;
+    let sys_net = Path::new("/sys/class/net").join(ifname);
+    let src_mac = std::fs::read_to_string(sys_net.join("address"))
+        .ok()
+        .and_then(|m| bpf::parse_mac(m.trim()))
+        .with_context(|| format!("MAC of {ifname}"))?;
+    let ifindex: u32 = std::fs::read_to_string(sys_net.join("ifindex"))?
+        .trim()
+        .parse()?;
+    let frame = bpf::udp_frame(dst, src_mac, "10.1.0.2".parse()?, TARGET.parse()?, size);
+    let prog = bpf::load_xdp(&bpf::tx_program())?;
+    // Each BPF_PROG_RUN call with live frames costs ~25 ms however few frames it sends
+    // (measured here, kernel 6.18: mostly waiting, not CPU), so several threads inject at
+    // once, each paced to its share of the rate, in bursts of at most XDP_BURST frames (the
+    // next veth's ring holds 256).
+    let threads = XDP_THREADS;
+    let per_thread = rate as f64 / threads as f64;
+    let chunk = if rate > 0 {
+        ((per_thread * 0.025) as u64).clamp(1, XDP_BURST)
+    } else {
+        XDP_BURST
+    };
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let sent: anyhow::Result<Vec<u64>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| -> anyhow::Result<u64> {
+                    let mut sent = 0u64;
+                    loop {
+                        let now = Instant::now();
+                        if now >= end {
+                            return Ok(sent);
+                        }
+                        let mut n = chunk;
+                        if rate > 0 {
+                            let due = (now.duration_since(start).as_secs_f64() * per_thread) as u64;
+                            let owed = due.saturating_sub(sent);
+                            if owed == 0 {
+                                // Every thread wakes on the same tick, so their calls
+                                // overlap: a lone call waits ~25 ms, overlapping ones
+                                // return in ~0.2 ms (measured).
+                                let el = now.duration_since(start).as_secs_f64();
+                                let next = ((el / XDP_TICK).floor() + 1.0) * XDP_TICK;
+                                std::thread::sleep(Duration::from_secs_f64((next - el).max(0.0)));
+                                continue;
+                            }
+                            n = owed.min(chunk);
+                        }
+                        bpf::run_live(&prog, &frame, ifindex, n as u32)
+                            .context("BPF_PROG_RUN with live frames")?;
+                        sent += n;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("generator thread panicked")))
+            })
+            .collect()
+    });
+    Ok(GenReport {
+        sent: sent?.iter().sum(),
+        errors: 0,
+        secs: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Threads of the XDP generator.
+pub const XDP_THREADS: usize = 16;
+/// The XDP generator's pacing tick (seconds).
+pub const XDP_TICK: f64 = 0.001;
+/// Most frames one XDP generator call injects back to back.
+pub const XDP_BURST: u64 = 256;
+
+/// The XDP sink: counts and drops every frame arriving on `ifname`; prints the count for
+/// every line read on stdin, detaches at EOF.
+pub fn xdp_sink(ifname: &str) -> anyhow::Result<()> {
+    use crate::bpf;
+    use std::io::{BufRead, Write};
+    let ifindex: u32 =
+        std::fs::read_to_string(Path::new("/sys/class/net").join(ifname).join("ifindex"))
+            .with_context(|| format!("no interface {ifname}"))?
+            .trim()
+            .parse()?;
+    let map = bpf::percpu_counter().context("creating the counter map")?;
+    let prog = bpf::load_xdp(&bpf::count_program(std::os::fd::AsRawFd::as_raw_fd(&map)))?;
+    let _link = bpf::attach_xdp(&prog, ifindex).context("attaching the XDP sink")?;
+    let stdout = std::io::stdout();
+    for line in std::io::stdin().lock().lines() {
+        line?;
+        let mut o = stdout.lock();
+        writeln!(o, "{}", bpf::read_counter(&map)?)?;
+        o.flush()?;
+    }
+    Ok(())
+}
+
 /// Options of one experiment.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -215,6 +362,8 @@ pub struct Options {
     pub routers: Vec<usize>,
     /// Frame sizes (bytes, Ethernet with FCS).
     pub sizes: Vec<usize>,
+    /// Dataplanes: `kernel`, `xdp`, `afxdp` (the last two: oxr-fastpath engines).
+    pub dataplanes: Vec<String>,
     /// Seconds per trial.
     pub trial_secs: f64,
     /// Cap on offered rate (frames/s); 0 = the generator's ceiling.
@@ -223,6 +372,28 @@ pub struct Options {
     pub resolution: f64,
     /// Most trials per search (plus one confirming trial).
     pub max_trials: u32,
+    /// Threaded NAPI on the receiving veths, routers' NAPI threads pinned to `router_cpu`.
+    pub napi: bool,
+    /// The generator's core (the sink's NAPI thread runs there too).
+    pub gen_cpu: usize,
+    /// The routers' core.
+    pub router_cpu: usize,
+    /// How frames are made and counted.
+    pub generator: Generator,
+    /// SCHED_FIFO priority for the routers' and the sink's NAPI threads and the generator
+    /// (None: normal scheduling).
+    pub rt: Option<u8>,
+}
+
+/// The traffic generator's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Generator {
+    /// UDP in `sendmmsg` batches; received frames counted by the sink veth's rx counter.
+    Socket,
+    /// Live XDP frames (`BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`, `XDP_TX` out of
+    /// the source veth); received frames counted by an XDP program on the sink.
+    Xdp,
 }
 
 /// One measured point.
@@ -232,9 +403,11 @@ pub struct Point {
     pub routers: usize,
     /// Frame size (bytes).
     pub frame_size: usize,
-    /// Dataplane (`kernel`).
+    /// Dataplane (`kernel`, `xdp`, `afxdp`).
     pub dataplane: String,
-    /// Highest zero-loss rate found (frames/s), confirmed.
+    /// None when measured; why not otherwise (`unavailable: ...`).
+    pub unavailable: Option<String>,
+    /// Highest zero-loss rate found (frames/s).
     pub frames_per_sec: u64,
     /// The same in Mbit/s of frames (without preamble and gap).
     pub mbit_per_sec: f64,
@@ -242,12 +415,32 @@ pub struct Point {
     pub percent_of_generator: f64,
     /// The generator's ceiling at this size (frames/s, source straight to sink).
     pub generator_ceiling: u64,
+    /// CPU time of the routers (their NAPI threads and processes) per forwarded frame, whole
+    /// chain, during the confirming trial (ns).
+    pub router_ns_per_packet: Option<f64>,
+    /// The part of it spent in the routers' NAPI threads (forwarding proper).
+    pub napi_ns_per_packet: Option<f64>,
+    /// The same divided by the number of routers.
+    pub ns_per_hop: Option<f64>,
+    /// How busy the routers' core was during the confirming trial (percent, all tasks,
+    /// including other work on a shared machine).
+    pub router_core_busy_percent: Option<f64>,
+    /// How much of one core the routers themselves used at the rate found (percent:
+    /// ns/packet x frames/s). Well below 100 means the routers had time to spare: the
+    /// generator's side was the limit.
+    pub router_core_share_percent: Option<f64>,
     /// Trials run (search plus confirmation).
     pub trials: u32,
+    /// Failed trials that lost frames.
+    pub failed_with_loss: u32,
+    /// Failed trials where the generator fell short of the offered rate without loss.
+    pub failed_generator_slow: u32,
     /// True if the confirming trial passed (zero loss).
     pub confirmed: bool,
-    /// True if the result is at (95 % of) the generator's own ceiling: the generator, not
-    /// the routers, was the limit.
+    /// True if the generator, not the routers, was the limit: the result is at (95 % of)
+    /// the generator's ceiling, every failed trial failed by the generator falling short, or
+    /// (with threaded NAPI, so the routers have a core of their own) the routers used less
+    /// than [`SPARE`] of their core at the rate found.
     pub generator_bound: bool,
 }
 
@@ -256,36 +449,143 @@ pub struct Point {
 pub struct Report {
     /// Seconds per trial.
     pub trial_secs: f64,
-    /// Points, by router count then frame size.
+    /// Threaded NAPI with routers on their own core.
+    pub napi: bool,
+    /// The generator's core.
+    pub gen_cpu: usize,
+    /// The routers' core.
+    pub router_cpu: usize,
+    /// The generator's mode.
+    pub generator: Generator,
+    /// SCHED_FIFO priority of the NAPI threads and the generator, if any.
+    pub rt: Option<u8>,
+    /// The generator's ceiling per frame size: (size, frames/s).
+    pub generator_ceiling: Vec<(usize, u64)>,
+    /// Points, by dataplane, router count, frame size.
     pub points: Vec<Point>,
 }
 
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.prec$}"))
+}
+
 impl Report {
-    /// The table: one row per (routers, size).
+    /// The table: one row per (dataplane, routers, size).
     pub fn table(&self) -> String {
         let mut t = format!(
-            "RFC 2544 throughput (zero loss, {} s trials)\n{:>7} {:>6} {:>9} {:>12} {:>9} {:>7} {:>7}  notes\n",
-            self.trial_secs, "routers", "size", "dataplane", "frames/s", "Mbit/s", "% gen", "trials"
+            "RFC 2544 throughput (zero loss, {} s trials; {:?} generator; {}{})\n",
+            self.trial_secs,
+            self.generator,
+            self.rt
+                .map(|p| format!("SCHED_FIFO {p}; "))
+                .unwrap_or_default(),
+            if self.napi {
+                format!(
+                    "threaded NAPI, generator on cpu{}, routers on cpu{}",
+                    self.gen_cpu, self.router_cpu
+                )
+            } else {
+                "veth in the sender's softirq, no pinning".into()
+            }
         );
+        let ceil: Vec<String> = self
+            .generator_ceiling
+            .iter()
+            .map(|(s, f)| format!("{s} B: {f}"))
+            .collect();
+        t.push_str(&format!(
+            "generator ceiling (frames/s, no router): {}\n",
+            ceil.join(", ")
+        ));
+        t.push_str(&format!(
+            "{:>7} {:>6} {:>9} {:>10} {:>9} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6}  notes\n",
+            "routers",
+            "size",
+            "dataplane",
+            "frames/s",
+            "Mbit/s",
+            "% gen",
+            "ns/pkt",
+            "napi ns",
+            "ns/hop",
+            "rtr%",
+            "trials"
+        ));
+        let mut unavailable: Vec<(&str, &str)> = Vec::new();
         for p in &self.points {
+            if let Some(why) = &p.unavailable {
+                if !unavailable.contains(&(p.dataplane.as_str(), why.as_str())) {
+                    unavailable.push((p.dataplane.as_str(), why.as_str()));
+                }
+                continue;
+            }
+            let mut notes = Vec::new();
+            if !p.confirmed {
+                notes.push("unconfirmed");
+            }
+            if p.generator_bound {
+                notes.push("generator-bound");
+            }
             t.push_str(&format!(
-                "{:>7} {:>6} {:>9} {:>12} {:>9.1} {:>7.1} {:>7}  {}{}\n",
+                "{:>7} {:>6} {:>9} {:>10} {:>9.1} {:>6.1} {:>8} {:>8} {:>7} {:>6} {:>6}  {}\n",
                 p.routers,
                 p.frame_size,
                 p.dataplane,
                 p.frames_per_sec,
                 p.mbit_per_sec,
                 p.percent_of_generator,
+                opt(p.router_ns_per_packet, 0),
+                opt(p.napi_ns_per_packet, 0),
+                opt(p.ns_per_hop, 0),
+                opt(p.router_core_share_percent, 0),
                 p.trials,
-                if p.confirmed { "" } else { "unconfirmed " },
-                if p.generator_bound {
-                    "generator-bound"
-                } else {
-                    ""
-                }
+                notes.join(" ")
             ));
         }
+        for (dp, why) in unavailable {
+            t.push_str(&format!("{dp:>24}: {why}\n"));
+        }
+        t.push_str(
+            "ns/pkt: the routers' CPU time (NAPI threads + processes) per forwarded frame, whole \
+             chain; napi ns: its NAPI part; ns/hop: ns/pkt / routers; rtr%: share of one core \
+             the routers used at that rate\n",
+        );
         t
+    }
+
+    /// The plot: throughput against frame size, one line per dataplane and router count,
+    /// the generator's ceiling dashed.
+    pub fn svg(&self) -> String {
+        let mut series: Vec<crate::plot::Series> = Vec::new();
+        for p in self.points.iter().filter(|p| p.unavailable.is_none()) {
+            let label = format!(
+                "{}, {} router{}",
+                p.dataplane,
+                p.routers,
+                if p.routers == 1 { "" } else { "s" }
+            );
+            match series.iter_mut().find(|s| s.label == label) {
+                Some(s) => s.points.push((p.frame_size, p.frames_per_sec as f64)),
+                None => series.push(crate::plot::Series {
+                    label,
+                    points: vec![(p.frame_size, p.frames_per_sec as f64)],
+                    dashed: false,
+                }),
+            }
+        }
+        series.push(crate::plot::Series {
+            label: "generator ceiling".into(),
+            points: self
+                .generator_ceiling
+                .iter()
+                .map(|&(s, f)| (s, f as f64))
+                .collect(),
+            dashed: true,
+        });
+        crate::plot::svg(
+            "RFC 2544 zero-loss throughput through oxr virtual routers",
+            &series,
+        )
     }
 }
 
@@ -298,30 +598,114 @@ fn counter(ns: &str, ifname: &str, dir: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {dir} counter for {ns}:{ifname}"))
 }
 
-/// One trial: (offered datagrams, received frames, generator reached the rate).
-fn trial(
-    ctx: &Ctx,
-    lab: &str,
-    payload: usize,
-    rate: u64,
-    secs: f64,
-) -> anyhow::Result<(u64, u64, GenReport)> {
-    let sink = spec::netns_name(lab, "sink");
-    let src = spec::netns_name(lab, "src");
-    let before = counter(&sink, "eth0", "rx")?;
+/// What one lab of the experiment is: its name and what to measure the routers by.
+struct Bench {
+    lab: String,
+    /// The routers' NAPI threads and processes (their CPU time is the routers').
+    router_tasks: Vec<i32>,
+    /// The routers' NAPI threads alone.
+    napi_tasks: Vec<i32>,
+    gen_cpu: Option<usize>,
+    router_cpu: usize,
+    rt: Option<u8>,
+    /// XDP mode: the first hop's MAC (frames are addressed to it) and the sink counter.
+    xdp: Option<(String, XdpSink)>,
+}
+
+/// `oxr-lab xdpsink` running in the sink's namespace: a line on its stdin asks for the
+/// counter, which it prints; EOF detaches the program and ends it.
+struct XdpSink {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl XdpSink {
+    fn start(ns: &str, ifname: &str) -> anyhow::Result<XdpSink> {
+        let me = std::env::current_exe().context("own executable")?;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(me)
+            .args(["xdpsink", "--ifname", ifname])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the XDP sink")?;
+        let out = std::io::BufReader::new(child.stdout.take().context("sink stdout")?);
+        let mut s = XdpSink { child, out };
+        s.count().context("the XDP sink did not start")?;
+        Ok(s)
+    }
+
+    fn count(&mut self) -> anyhow::Result<u64> {
+        use std::io::{BufRead, Write};
+        let stdin = self.child.stdin.as_mut().context("sink stdin")?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.out.read_line(&mut line)?;
+        line.trim()
+            .parse()
+            .with_context(|| format!("XDP sink said {line:?}"))
+    }
+}
+
+impl Drop for XdpSink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// One trial's outcome.
+struct Trial {
+    sent: u64,
+    received: u64,
+    gen: GenReport,
+    router_ns: u64,
+    napi_ns: u64,
+    core_busy: Option<f64>,
+}
+
+/// One trial at `rate` (0 = unpaced).
+fn trial(ctx: &Ctx, b: &mut Bench, size: usize, rate: u64, secs: f64) -> anyhow::Result<Trial> {
+    let payload = size.saturating_sub(FRAME_OVERHEAD);
+    let sink = spec::netns_name(&b.lab, "sink");
+    let src = spec::netns_name(&b.lab, "src");
+    let received = |b: &mut Bench| match &mut b.xdp {
+        Some((_, s)) => s.count(),
+        None => counter(&sink, "eth0", "rx"),
+    };
+    let before = received(b)?;
+    let ns0 = tune::cpu_ns(&b.router_tasks);
+    let napi0 = tune::cpu_ns(&b.napi_tasks);
+    let j0 = tune::cpu_jiffies(b.router_cpu);
     // This very binary is the generator (a release oxr-lab with routers from elsewhere).
     let me = std::env::current_exe().unwrap_or_else(|_| ctx.bin("oxr-lab"));
-    let out = Command::new("ip")
-        .args(["netns", "exec", &src])
-        .arg(me)
-        .args(["gen", "--dst", &format!("{TARGET}:9")])
-        .args([
-            "--payload",
-            &payload.to_string(),
-            "--rate",
-            &rate.to_string(),
-        ])
-        .args(["--secs", &secs.to_string()])
+    // Not the XDP generator: each of its BPF_PROG_RUN calls waits for the kernel (RCU),
+    // which real-time threads hogging the core would hold up.
+    let mut cmd = match b.rt.filter(|_| b.xdp.is_none()) {
+        Some(p) => {
+            let mut c = Command::new("chrt");
+            c.args(["-f", &p.to_string(), "ip"]);
+            c
+        }
+        None => Command::new("ip"),
+    };
+    cmd.args(["netns", "exec", &src]).arg(me);
+    match &b.xdp {
+        Some((mac, _)) => cmd
+            .args(["xdpgen", "--ifname", "eth0", "--dst-mac", mac])
+            .args(["--size", &size.to_string()]),
+        None => cmd
+            .args(["gen", "--dst", &format!("{TARGET}:9")])
+            .args(["--payload", &payload.to_string()]),
+    };
+    cmd.args(["--rate", &rate.to_string()])
+        .args(["--secs", &secs.to_string()]);
+    if let Some(c) = b.gen_cpu {
+        cmd.args(["--cpu", &c.to_string()]);
+    }
+    let out = cmd
         .stdin(Stdio::null())
         .output()
         .context("running the generator")?;
@@ -331,16 +715,47 @@ fn trial(
     let g: GenReport = serde_json::from_slice(&out.stdout).context("generator output")?;
     // Frames still in flight through the chain.
     std::thread::sleep(Duration::from_millis(100));
-    let after = counter(&sink, "eth0", "rx")?;
-    Ok((g.sent, after.saturating_sub(before), g))
+    let after = received(b)?;
+    let router_ns = tune::cpu_ns(&b.router_tasks).saturating_sub(ns0);
+    let napi_ns = tune::cpu_ns(&b.napi_tasks).saturating_sub(napi0);
+    let core_busy = match (j0, tune::cpu_jiffies(b.router_cpu)) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+            Some(100.0 * (b1 - b0) as f64 / (t1 - t0) as f64)
+        }
+        _ => None,
+    };
+    Ok(Trial {
+        sent: g.sent,
+        received: after.saturating_sub(before),
+        gen: g,
+        router_ns,
+        napi_ns,
+        core_busy,
+    })
 }
 
-/// A lab of `routers` routers, up and converged, with the permanent neighbor for TARGET.
-fn lab_up(ctx: &Ctx, name: &str, routers: usize) -> anyhow::Result<()> {
-    let lab = spec::parse(&chain_lab(name, routers), Path::new("."), None)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+/// A lab of `routers` routers, up and converged, with the permanent neighbor for TARGET
+/// and, with `opts.napi`, threaded NAPI on every receiving veth.
+fn lab_up(
+    ctx: &Ctx,
+    name: &str,
+    routers: usize,
+    dataplane: &str,
+    opts: &Options,
+) -> anyhow::Result<Bench> {
+    let lab =
+        spec::parse(&chain_lab(name, routers, dataplane), Path::new("."), None).map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
     ops::up(ctx, &lab, Some(Duration::from_secs(30)))?;
-    let sink = spec::netns_name(name, "sink");
+    let ns = |n: &str| spec::netns_name(name, n);
+    let sink = ns("sink");
     let mac_json = sys::ip_ns(&sink, &["-j", "link", "show", "dev", "eth0"])?;
     let v: serde_json::Value = serde_json::from_str(&mac_json)?;
     let mac = v[0]["address"].as_str().context("sink MAC")?.to_string();
@@ -349,9 +764,9 @@ fn lab_up(ctx: &Ctx, name: &str, routers: usize) -> anyhow::Result<()> {
     } else {
         (format!("r{routers}"), "eth1")
     };
-    let ns = spec::netns_name(name, &last);
+    let last_ns = ns(&last);
     sys::ip_ns(
-        &ns,
+        &last_ns,
         &[
             "neigh",
             "replace",
@@ -365,26 +780,175 @@ fn lab_up(ctx: &Ctx, name: &str, routers: usize) -> anyhow::Result<()> {
         ],
     )?;
     if routers == 0 {
-        sys::ip_ns(&ns, &["route", "replace", "default", "dev", "eth0"])?;
+        sys::ip_ns(&last_ns, &["route", "replace", "default", "dev", "eth0"])?;
     }
-    Ok(())
+    // Every next hop resolved for good: no ARP in the measured path (a flood can starve the
+    // softirq that would carry an ARP reply back, and the chain then drops at every rate).
+    for i in 1..routers {
+        let next = ns(&format!("r{}", i + 1));
+        let j = sys::ip_ns(&next, &["-j", "link", "show", "dev", "eth0"])?;
+        let v: serde_json::Value = serde_json::from_str(&j)?;
+        let mac = v[0]["address"]
+            .as_str()
+            .context("next hop MAC")?
+            .to_string();
+        sys::ip_ns(
+            &ns(&format!("r{i}")),
+            &[
+                "neigh",
+                "replace",
+                &format!("10.0.{i}.2"),
+                "lladdr",
+                &mac,
+                "dev",
+                "eth1",
+                "nud",
+                "permanent",
+            ],
+        )?;
+    }
+    let mut router_tasks = Vec::new();
+    let mut napi_tasks = Vec::new();
+    for i in 1..=routers {
+        router_tasks.extend(sys::netns_pids(&ns(&format!("r{i}"))));
+    }
+    if opts.napi {
+        // Each router's ingress veth: its NAPI thread does that router's forwarding.
+        for i in 1..=routers {
+            let sender = if i == 1 {
+                (ns("src"), "eth0")
+            } else {
+                (ns(&format!("r{}", i - 1)), "eth1")
+            };
+            napi_tasks.extend(tune::threaded_napi(
+                &ns(&format!("r{i}")),
+                "eth0",
+                &sender.0,
+                sender.1,
+                opts.router_cpu,
+                opts.rt,
+            )?);
+        }
+        // The sink's NAPI thread shares the generator's core: the routers' core carries only
+        // the routers, and the ceiling (no router) is measured the same way. Real-time, it
+        // must outrank the generator, which never yields: else its ring overflows.
+        tune::threaded_napi(
+            &sink,
+            "eth0",
+            &last_ns,
+            dev,
+            opts.gen_cpu,
+            opts.rt.map(|p| p.saturating_add(1).min(99)),
+        )?;
+    }
+    router_tasks.extend(&napi_tasks);
+    let xdp = match opts.generator {
+        Generator::Socket => None,
+        Generator::Xdp => {
+            let (hop, hop_dev) = if routers == 0 {
+                (sink.clone(), "eth0")
+            } else {
+                (ns("r1"), "eth0")
+            };
+            let j = sys::ip_ns(&hop, &["-j", "link", "show", "dev", hop_dev])?;
+            let v: serde_json::Value = serde_json::from_str(&j)?;
+            let mac = v[0]["address"]
+                .as_str()
+                .context("first hop MAC")?
+                .to_string();
+            Some((mac, XdpSink::start(&sink, "eth0")?))
+        }
+    };
+    Ok(Bench {
+        lab: name.to_string(),
+        router_tasks,
+        napi_tasks,
+        gen_cpu: opts.napi.then_some(opts.gen_cpu),
+        router_cpu: opts.router_cpu,
+        rt: opts.rt,
+        xdp,
+    })
+}
+
+/// Why a dataplane cannot be measured in this build, if it cannot: its chain lab does not
+/// validate (oxr-routerd's registry rejects the config).
+pub fn dataplane_unavailable(dataplane: &str) -> Option<String> {
+    if !matches!(dataplane, "kernel" | "xdp" | "afxdp") {
+        return Some(format!(
+            "unknown dataplane \"{dataplane}\" (kernel, xdp, afxdp)"
+        ));
+    }
+    spec::parse(&chain_lab("probe", 1, dataplane), Path::new("."), None)
+        .err()
+        .map(|e| {
+            format!(
+                "unavailable: {}",
+                e.first().map(|e| e.reason.clone()).unwrap_or_default()
+            )
+        })
+}
+
+fn unavailable_point(routers: usize, size: usize, dataplane: &str, why: &str) -> Point {
+    Point {
+        routers,
+        frame_size: size,
+        dataplane: dataplane.into(),
+        unavailable: Some(why.into()),
+        frames_per_sec: 0,
+        mbit_per_sec: 0.0,
+        percent_of_generator: 0.0,
+        generator_ceiling: 0,
+        router_ns_per_packet: None,
+        napi_ns_per_packet: None,
+        ns_per_hop: None,
+        router_core_busy_percent: None,
+        router_core_share_percent: None,
+        trials: 0,
+        failed_with_loss: 0,
+        failed_generator_slow: 0,
+        confirmed: false,
+        generator_bound: false,
+    }
 }
 
 /// Runs the experiment; every lab it makes is removed again, also on error.
 pub fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<Report> {
     let base = format!("rfc2544-{}", std::process::id());
+    let mut opts = opts.clone();
+    if opts.napi
+        && (opts.gen_cpu.max(opts.router_cpu) >= tune::cpus() || opts.gen_cpu == opts.router_cpu)
+    {
+        println!(
+            "note: cpu{} / cpu{} not two distinct online cores ({} online): generator and routers share a core",
+            opts.gen_cpu,
+            opts.router_cpu,
+            tune::cpus()
+        );
+        opts.gen_cpu = 0;
+        opts.router_cpu = 0;
+    }
+    if opts.napi && Command::new("ethtool").arg("--version").output().is_err() {
+        println!(
+            "note: ethtool not found: no threaded NAPI (veths deliver in the sender's softirq)"
+        );
+        opts.napi = false;
+    }
+    if opts.rt.is_some() && Command::new("chrt").arg("--version").output().is_err() {
+        println!("note: chrt not found: normal scheduling");
+        opts.rt = None;
+    }
+    let opts = &opts;
     // The generator's ceiling per size: no router, unpaced.
     let ceilings = {
         let name = format!("{base}-gen");
-        let r = lab_up(ctx, &name, 0).and_then(|_| {
+        let r = lab_up(ctx, &name, 0, "kernel", opts).and_then(|mut b| {
             opts.sizes
                 .iter()
                 .map(|&size| {
-                    let payload = size.saturating_sub(FRAME_OVERHEAD);
-                    let (sent, _, g) = trial(ctx, &name, payload, 0, opts.trial_secs)?;
-                    Ok((sent as f64 / g.secs.max(1e-3)) as u64)
+                    let t = trial(ctx, &mut b, size, 0, opts.trial_secs)?;
+                    Ok((size, (t.sent as f64 / t.gen.secs.max(1e-3)) as u64))
                 })
-                .collect::<anyhow::Result<Vec<u64>>>()
+                .collect::<anyhow::Result<Vec<(usize, u64)>>>()
         });
         let _ = ops::down(ctx, &name);
         let c = r?;
@@ -392,53 +956,90 @@ pub fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<Report> {
         c
     };
     let mut points = Vec::new();
-    for &n in &opts.routers {
-        let name = format!("{base}-{n}");
-        let r = lab_up(ctx, &name, n).and_then(|_| {
-            let mut pts = Vec::new();
-            for (i, &size) in opts.sizes.iter().enumerate() {
-                pts.push(search_point(ctx, &name, n, size, ceilings[i], opts)?);
+    for dp in &opts.dataplanes {
+        let why = dataplane_unavailable(dp);
+        for &n in &opts.routers {
+            if let Some(why) = &why {
+                println!("dataplane {dp}: {why}");
+                points.extend(opts.sizes.iter().map(|&s| unavailable_point(n, s, dp, why)));
+                continue;
             }
-            Ok(pts)
-        });
-        let _ = ops::down(ctx, &name);
-        points.extend(r?);
+            let name = format!("{base}-{dp}-{n}");
+            let r = lab_up(ctx, &name, n, dp, opts);
+            let r = match r {
+                Err(e) if dp != "kernel" => {
+                    let _ = ops::down(ctx, &name);
+                    let why = format!(
+                        "unavailable: {}",
+                        format!("{e:#}").lines().next().unwrap_or("")
+                    );
+                    println!("dataplane {dp}, {n} routers: {why}");
+                    points.extend(
+                        opts.sizes
+                            .iter()
+                            .map(|&s| unavailable_point(n, s, dp, &why)),
+                    );
+                    continue;
+                }
+                r => r.and_then(|mut b| {
+                    let mut pts = Vec::new();
+                    for &(size, ceiling) in &ceilings {
+                        pts.push(search_point(ctx, &mut b, n, size, dp, ceiling, opts)?);
+                    }
+                    Ok(pts)
+                }),
+            };
+            let _ = ops::down(ctx, &name);
+            points.extend(r?);
+        }
     }
     Ok(Report {
         trial_secs: opts.trial_secs,
+        napi: opts.napi,
+        gen_cpu: opts.gen_cpu,
+        router_cpu: opts.router_cpu,
+        generator: opts.generator,
+        rt: opts.rt,
+        generator_ceiling: ceilings,
         points,
     })
 }
 
 fn search_point(
     ctx: &Ctx,
-    lab: &str,
+    b: &mut Bench,
     routers: usize,
     size: usize,
+    dataplane: &str,
     ceiling: u64,
     opts: &Options,
 ) -> anyhow::Result<Point> {
-    let payload = size.saturating_sub(FRAME_OVERHEAD);
     let top = if opts.max_rate > 0 {
         ceiling.min(opts.max_rate)
     } else {
         ceiling
     };
     let mut s = Search::new(top, opts.resolution, opts.max_trials);
-    let mut trials = 0;
+    let (mut trials, mut loss, mut slow) = (0, 0, 0);
     while let Some(rate) = s.next_rate() {
-        let (sent, received, g) = trial(ctx, lab, payload, rate, opts.trial_secs)?;
+        let t = trial(ctx, b, size, rate, opts.trial_secs)?;
         trials += 1;
-        let lossless = received >= sent && g.errors == 0;
-        // On veth the sender's core also carries the frames through every router (a veth
-        // delivers inside the sender's softirq), so a chain that cannot keep up slows the
-        // generator down instead of dropping: falling short of the offered rate is a
-        // failed trial too.
-        let reached = sent as f64 >= REACHED * rate as f64 * g.secs;
+        let lossless = t.received >= t.sent && t.gen.errors == 0;
+        // A generator that falls short of the offered rate did not test it: a failed trial,
+        // but one that says the generator (or its core) is the limit, not the routers.
+        let reached = t.sent as f64 >= REACHED * rate as f64 * t.gen.secs;
         let pass = lossless && reached;
+        if !lossless {
+            loss += 1;
+        } else if !reached {
+            slow += 1;
+        }
         println!(
-            "  routers {routers} size {size}: {rate} frames/s offered, sent {sent} ({:.0}/s), received {received}{}",
-            sent as f64 / g.secs.max(1e-3),
+            "  {dataplane} routers {routers} size {size}: {rate} frames/s offered, sent {} ({:.0}/s), received {}, router cpu {:.0} ns/frame{}",
+            t.sent,
+            t.sent as f64 / t.gen.secs.max(1e-3),
+            t.received,
+            t.router_ns as f64 / t.received.max(1) as f64,
             match (lossless, reached) {
                 (true, true) => " (pass)",
                 (false, _) => " (loss)",
@@ -447,20 +1048,39 @@ fn search_point(
         );
         s.record(rate, pass);
     }
-    // At the generator's own ceiling the generator, not the router, is the limit.
-    let generator_bound = ceiling > 0 && s.lo as f64 >= 0.95 * ceiling as f64;
-    // The confirming trial at the rate found.
+    // Without NAPI a chain that cannot keep up slows the generator down (it runs in the
+    // generator's softirq): falling short then says nothing about the generator.
+    let mut generator_bound = ceiling > 0
+        && (s.lo as f64 >= 0.95 * ceiling as f64 || (opts.napi && slow > 0 && loss == 0));
+    // The confirming trial at the rate found; it also gives the CPU figures.
     let mut confirmed = s.lo == 0;
+    let (mut ns_pkt, mut napi_pkt, mut busy) = (None, None, None);
     if s.lo > 0 {
-        let (sent, received, g) = trial(ctx, lab, payload, s.lo, opts.trial_secs)?;
+        let t = trial(ctx, b, size, s.lo, opts.trial_secs)?;
         trials += 1;
-        confirmed =
-            received >= sent && g.errors == 0 && sent as f64 >= REACHED * s.lo as f64 * g.secs;
+        confirmed = t.received >= t.sent
+            && t.gen.errors == 0
+            && t.sent as f64 >= REACHED * s.lo as f64 * t.gen.secs;
+        // Without NAPI the routers' forwarding is charged to the generator's softirq, not to
+        // any task of theirs: not measurable.
+        if t.received > 0 && routers > 0 && opts.napi {
+            ns_pkt = Some(t.router_ns as f64 / t.received as f64);
+            napi_pkt = b
+                .napi_tasks
+                .first()
+                .map(|_| t.napi_ns as f64 / t.received as f64);
+        }
+        busy = t.core_busy;
+    }
+    let share = ns_pkt.map(|n| n * s.lo as f64 / 1e7);
+    if opts.napi && share.is_some_and(|sh| sh < SPARE) {
+        generator_bound = true;
     }
     Ok(Point {
         routers,
         frame_size: size,
-        dataplane: "kernel".into(),
+        dataplane: dataplane.into(),
+        unavailable: None,
         frames_per_sec: s.lo,
         mbit_per_sec: s.lo as f64 * size as f64 * 8.0 / 1e6,
         percent_of_generator: if ceiling > 0 {
@@ -469,7 +1089,14 @@ fn search_point(
             0.0
         },
         generator_ceiling: ceiling,
+        router_ns_per_packet: ns_pkt,
+        napi_ns_per_packet: napi_pkt,
+        ns_per_hop: ns_pkt.map(|v| v / routers.max(1) as f64),
+        router_core_busy_percent: busy,
+        router_core_share_percent: share,
         trials,
+        failed_with_loss: loss,
+        failed_generator_slow: slow,
         confirmed,
         generator_bound,
     })
@@ -513,7 +1140,7 @@ mod tests {
     #[test]
     fn chain_labs_are_valid_for_any_length() {
         for n in [0, 1, 2, 4, 8] {
-            let lab = spec::parse(&chain_lab("x", n), Path::new("."), None)
+            let lab = spec::parse(&chain_lab("x", n, "kernel"), Path::new("."), None)
                 .unwrap_or_else(|e| panic!("{n}: {e:?}"));
             assert_eq!(lab.nodes.len(), n + 2);
             assert_eq!(lab.links.len(), n + 1);
@@ -523,7 +1150,7 @@ mod tests {
     #[test]
     fn the_generator_sends_about_the_rate_asked() {
         let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let g = generate(sink.local_addr().unwrap(), 18, 2000, 0.2, 32).unwrap();
+        let g = generate(sink.local_addr().unwrap(), 18, 2000, 0.2, 32, None).unwrap();
         assert!(
             g.sent + g.errors >= 300 && g.sent + g.errors <= 440,
             "{g:?}"

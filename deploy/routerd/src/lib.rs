@@ -14,6 +14,7 @@
 //! ```
 
 pub mod backoff;
+pub mod external;
 pub mod revisions;
 pub mod service;
 pub mod spawn;
@@ -66,14 +67,40 @@ pub struct Args {
 }
 
 /// The protocols routerd validates, delivers and runs beyond the built-in `static`: each
-/// protocol crate's [`ProtocolSchema`](oxr_config::ProtocolSchema). A protocol added here
-/// is accepted under `protocols.<name>`, completed by the shell (`Schema`), delivered as
-/// `WatchConfig` section `<name>` and run as `oxr-<name>` while its section exists.
+/// protocol crate's [`ProtocolSchema`](oxr_config::ProtocolSchema) compiled in here, and
+/// any other `oxr-<name>` of the bin dir ([`bin_dir`]) that describes its section
+/// ([`external`]). A protocol is accepted under `protocols.<name>`, completed by the shell
+/// (`Schema`), delivered as `WatchConfig` section `<name>` and run as `oxr-<name>` while
+/// its section exists.
 pub fn registry() -> Registry {
     Registry::builtin()
         .with(oxr_ospf::config::OspfSchema)
         .with(oxr_bgp::config::BgpSchema)
         .with(oxr_rip::config::RipSchema)
+        .with_resolver(external::BinDirSchemas::new(bin_dir()))
+}
+
+static BIN_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Sets where the processes' binaries are (`--bin-dir`), before anything asks
+/// [`registry`] or [`bin_dir`]; later calls are ignored.
+pub fn set_bin_dir(dir: Option<PathBuf>) {
+    if let Some(d) = dir {
+        let _ = BIN_DIR.set(d);
+    }
+}
+
+/// Where `oxr-fea`, `oxr-rib`, `oxr-<protocol>` are: [`set_bin_dir`]'s, else the
+/// directory of the running executable.
+pub fn bin_dir() -> PathBuf {
+    BIN_DIR
+        .get_or_init(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("."))
+        })
+        .clone()
 }
 
 /// Reads and validates the configuration file: the document and its typed form, or every
@@ -160,14 +187,8 @@ pub async fn run(args: Args, table: toml::Table, name: String) -> anyhow::Result
     let first = &store.revisions()[0];
     revisions.save(store.revision_text(1).unwrap_or_default(), first, &[], 1)?;
 
-    let bin_dir = match &args.bin_dir {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()
-            .context("locating the routerd executable")?
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
-    };
+    set_bin_dir(args.bin_dir.clone());
+    let bin_dir = self::bin_dir();
     let mut supervisor_config = SupervisorConfig::new(&name, run_dir.clone(), bin_dir, &args.log);
     supervisor_config.backoff.initial = std::time::Duration::from_millis(args.restart_backoff_ms);
     let supervisor = Supervisor::new(supervisor_config);

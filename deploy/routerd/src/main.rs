@@ -8,6 +8,8 @@ use oxr_routerd::{enter_netns, load_config, router_name, run, Args};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Protocols not compiled in are looked up there while the config is validated.
+    oxr_routerd::set_bin_dir(args.bin_dir.clone());
     let (table, cfg) = match load_config(&args.config) {
         Ok(v) => v,
         Err(errs) => {

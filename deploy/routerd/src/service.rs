@@ -47,11 +47,15 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The processes a configuration needs, in start order: fea, rib, then each protocol.
+/// The processes a configuration needs, in start order: oxr-fastpath when
+/// `fea.dataplane = "fastpath"` (before the FEA that programs it), fea, rib, then each
+/// protocol.
 pub fn desired_processes(cfg: &RouterConfig) -> Vec<String> {
-    CORE_PROCESSES
-        .iter()
-        .map(|p| p.to_string())
+    let fastpath =
+        (cfg.fea.dataplane == oxr_config::Dataplane::Fastpath).then(|| "fastpath".to_string());
+    fastpath
+        .into_iter()
+        .chain(CORE_PROCESSES.iter().map(|p| p.to_string()))
         .chain(cfg.protocols.configured_names())
         .collect()
 }
@@ -569,5 +573,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(desired_processes(&cfg), ["fea", "rib", "static", "ospf"]);
+        let cfg = oxr_config::parse_and_validate("[fea]\ndataplane = \"fastpath\"\n").unwrap();
+        assert_eq!(desired_processes(&cfg), ["fastpath", "fea", "rib"]);
     }
 }

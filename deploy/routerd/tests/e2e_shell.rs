@@ -1,7 +1,7 @@
 //! oxrsh driven through a pseudo-terminal (tmux): completion offers the next keywords,
 //! `set` + `commit` puts a route in the kernel, `rollback 1` takes it out again.
 
-mod lab;
+use oxr_testlab as lab;
 
 use std::process::Command;
 use std::time::Duration;

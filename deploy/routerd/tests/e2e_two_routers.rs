@@ -3,7 +3,7 @@
 //! a ping crosses, ECMP becomes a multipath route, and every process can be killed -9
 //! without the forwarding table moving.
 
-mod lab;
+use oxr_testlab as lab;
 
 use std::time::Duration;
 

@@ -1,5 +1,10 @@
-//! The oxr fast-path dataplane process: XDP and AF_XDP engines over oxr-lpm (being built).
+//! oxr-fastpath: the fast-path dataplane process (see the library docs).
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("oxr-fastpath is not built yet")
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = oxr_fastpath::server::Args::parse();
+    oxr_sdk::process::init_logging(&args.common.log);
+    oxr_fastpath::server::run(args).await
 }

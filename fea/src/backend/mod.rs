@@ -1,6 +1,6 @@
 //! Forwarding backends: where the FIB goes. One trait, three implementations:
-//! [`kernel`] (Linux FIB over rtnetlink), [`none`] (in memory) and [`fastpath`] (a stub
-//! until the fast-path plugin exists).
+//! [`kernel`] (Linux FIB over rtnetlink), [`none`] (in memory) and [`fastpath`] (the kernel
+//! plus the oxr-fastpath plugin).
 
 pub mod fastpath;
 pub mod kernel;
@@ -153,6 +153,11 @@ pub struct BackendOptions {
     /// Network namespace to program (path like `/var/run/netns/NAME`); the current one if
     /// `None`.
     pub netns: Option<PathBuf>,
+    /// `fea.fastpath` (engine, interfaces) for the fastpath backend.
+    pub fastpath: oxr_config::FastpathConfig,
+    /// Where oxr-fastpath serves (`<run-dir>/fastpath.sock`); required by the fastpath
+    /// backend.
+    pub fastpath_address: Option<oxr_proto::transport::Address>,
 }
 
 impl Default for BackendOptions {
@@ -161,6 +166,8 @@ impl Default for BackendOptions {
             route_protocol: oxr_config::DEFAULT_ROUTE_PROTOCOL,
             netlink_batch: 64,
             netns: None,
+            fastpath: oxr_config::FastpathConfig::default(),
+            fastpath_address: None,
         }
     }
 }

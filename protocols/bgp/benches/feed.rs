@@ -553,6 +553,15 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
                     kb as f64 / 1024.0
                 );
             }
+            // What of oxr-bgp's memory is its own tables (the rest: the
+            // process, the SDK's RibPublisher copy and queue, buffers).
+            let m = oxr_show(&rt, &run, "bgp", &["bgp", "memory"]);
+            println!(
+                "oxr   oxr-bgp Loc-RIB table {:.1} MB for {} paths, {} attribute sets",
+                m["loc-rib-table-bytes"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0),
+                m["loc-rib-paths"],
+                m["attribute-sets-received"]
+            );
         }
         let confirmed = count_proto(ns, if router == "oxr" { "201" } else { "bird" });
         let f = Figures {

@@ -31,6 +31,10 @@ pub const COMMANDS: &[(&[&str], &str)] = &[
     ),
     (&["bgp", "mrt-dump"], "write an MRT dump of the Loc-RIB now"),
     (
+        &["bgp", "memory"],
+        "what the Loc-RIB, attribute sets and Adj-RIBs-Out hold",
+    ),
+    (
         &["clear", "bgp", "neighbor"],
         "reset a session: ADDR [soft in|soft out]",
     ),
@@ -82,6 +86,7 @@ pub fn request(inst: &Instance, words: &[String]) -> Result<Reply, String> {
             };
             paths(inst.routes(Some(p)))
         }
+        ["bgp", "memory"] => memory(inst),
         ["bgp", "mrt-dump"] => Ok(Reply {
             text: "MRT dump requested".into(),
             json: serde_json::json!({"mrt-dump": true}),
@@ -107,6 +112,30 @@ pub fn request(inst: &Instance, words: &[String]) -> Result<Reply, String> {
         }
         _ => Err(format!("unknown command: {}", words.join(" "))),
     }
+}
+
+fn memory(inst: &Instance) -> Result<Reply, String> {
+    let rib = inst.loc_rib();
+    let (sets_in, sets_out) = inst.interned();
+    let bytes = rib.table_bytes();
+    let t = format!(
+        "Loc-RIB: {} prefixes, {} paths, {:.1} MiB of table (attribute sets not included)\n\
+         Attribute sets: {sets_in} received, {sets_out} exported (shared by every path using them)\n\
+         Adj-RIB-Out: {} entries over all neighbors\n",
+        rib.len(),
+        rib.paths(),
+        bytes as f64 / (1024.0 * 1024.0),
+        inst.adj_rib_out_len()
+    );
+    let json = serde_json::json!({
+        "loc-rib-prefixes": rib.len(),
+        "loc-rib-paths": rib.paths(),
+        "loc-rib-table-bytes": bytes,
+        "attribute-sets-received": sets_in,
+        "attribute-sets-exported": sets_out,
+        "adj-rib-out-entries": inst.adj_rib_out_len(),
+    });
+    reply(t, json)
 }
 
 fn summary(inst: &Instance) -> Result<Reply, String> {

@@ -115,26 +115,45 @@ pub fn select<P: Candidate>(paths: &[P], max_paths: usize) -> Selection {
                 .and_then(|p| p.neighbor_as())
         };
         let med = |i: usize| paths[i].attrs().med.unwrap_or(0);
-        let snapshot = set.clone();
-        set.retain(|&i| {
-            !snapshot
-                .iter()
-                .any(|&j| nas(j) == nas(i) && med(j) < med(i))
-        });
+        // Equal MEDs (typically: none sent) drop nothing. Otherwise the
+        // lowest MED per neighbour AS, from a sorted list: O(n log n), where
+        // comparing every pair made 200 peers announcing the same prefixes
+        // cost 40,000 comparisons per UPDATE'd prefix.
+        let first = med(set[0]);
+        if set.iter().any(|&i| med(i) != first) {
+            let mut lowest: Vec<(Option<u32>, u32)> =
+                set.iter().map(|&i| (nas(i), med(i))).collect();
+            lowest.sort_unstable();
+            lowest.dedup_by_key(|x| x.0);
+            set.retain(|&i| {
+                let k = nas(i);
+                let j = lowest.partition_point(|x| x.0 < k);
+                lowest.get(j).is_none_or(|x| x.0 != k || x.1 >= med(i))
+            });
+        }
         if set.iter().any(|&i| !paths[i].peer().ibgp) {
             set.retain(|&i| !paths[i].peer().ibgp);
         }
         keep_min(&mut set, paths, |p| p.igp_cost());
         // The remaining tie-breakers only order the multipath set.
-        set.sort_by_key(|&i| {
-            let p = &paths[i];
+        let order = |i: &usize| {
+            let p = &paths[*i];
             let a = p.attrs();
             (
                 a.cluster_list.len(),
                 u32::from(a.originator_id.unwrap_or(p.peer().router_id)),
                 p.peer().address,
             )
-        });
+        };
+        if max_paths <= 1 {
+            // Only the best counts: a linear scan, no sort.
+            if let Some(b) = set.iter().copied().min_by_key(order) {
+                set.clear();
+                set.push(b);
+            }
+        } else {
+            set.sort_by_key(order);
+        }
     }
     let best = set.first().copied();
     set.truncate(max_paths.max(1));

@@ -638,24 +638,42 @@ impl Instance {
 
     /// Processes one input.
     pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
+        self.handle_many(now_ms, std::iter::once(input))
+    }
+
+    /// Processes several inputs (e.g. whatever the sockets had ready) and
+    /// flushes once: best-path changes of all of them go to the RIB and the
+    /// neighbors as one batch, so 200 sessions each delivering a small read do
+    /// not cost 200 flushes (each walking every neighbor's export).
+    pub fn handle_many(
+        &mut self,
+        now_ms: u64,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Vec<Output> {
         self.core.now = now_ms;
         let mut out = Vec::new();
+        for input in inputs {
+            self.dispatch(input, &mut out);
+        }
+        self.flush(&mut out);
+        out
+    }
+
+    fn dispatch(&mut self, input: Input, out: &mut Vec<Output>) {
         match input {
-            Input::Config(c) => self.apply_config(*c, &mut out),
-            Input::Connected { conn, local } => self.on_connected(conn, local, &mut out),
-            Input::Accepted { conn, peer, local } => self.on_accepted(conn, peer, local, &mut out),
-            Input::Closed { conn } => self.on_closed(conn, &mut out),
-            Input::Received { conn, bytes } => self.on_bytes(conn, bytes, &mut out),
-            Input::TimerFired(key) => self.on_timer(key, &mut out),
+            Input::Config(c) => self.apply_config(*c, out),
+            Input::Connected { conn, local } => self.on_connected(conn, local, out),
+            Input::Accepted { conn, peer, local } => self.on_accepted(conn, peer, local, out),
+            Input::Closed { conn } => self.on_closed(conn, out),
+            Input::Received { conn, bytes } => self.on_bytes(conn, bytes, out),
+            Input::TimerFired(key) => self.on_timer(key, out),
             Input::Nexthop {
                 addr,
                 reachable,
                 metric,
             } => self.on_nexthop(addr, reachable, metric),
-            Input::Command(c) => self.on_command(c, &mut out),
+            Input::Command(c) => self.on_command(c, out),
         }
-        self.flush(&mut out);
-        out
     }
 
     // ---------------------------------------------------------------- config
@@ -1239,9 +1257,10 @@ impl Instance {
             }
             match frame(&buf[pos..]) {
                 Ok(Some(len)) => {
-                    let msg = buf[pos..pos + len].to_vec();
+                    // `buf` was taken out of the connection: decode in place.
+                    let msg = &buf[pos..pos + len];
                     pos += len;
-                    self.on_message(addr, &msg, out);
+                    self.on_message(addr, msg, out);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -1260,7 +1279,8 @@ impl Instance {
             .and_then(|n| n.conn.as_mut())
             .filter(|c| c.id == conn)
         {
-            c.rbuf = buf;
+            // Keep no empty buffer around: idle sessions hold no memory.
+            c.rbuf = if buf.is_empty() { Vec::new() } else { buf };
         }
         if let Some(n) = self.nbrs.get_mut(&addr) {
             flush_wbuf(n, out);
@@ -1715,7 +1735,7 @@ impl Instance {
         self.core.defer_exports = false;
         tracing::info!("startup complete: End-of-RIB to the RIB, initial updates to peers");
         // The RIB changes must precede the marker: flush them first.
-        self.flush_rib(out);
+        self.flush_rib(out, false);
         out.push(Output::RibEndOfRib);
     }
 
@@ -2018,8 +2038,13 @@ impl Instance {
 
     // ---------------------------------------------------------------- flush
 
-    /// Sends the RIB the changed prefixes; returns them with their best path.
-    fn flush_rib(&mut self, out: &mut Vec<Output>) -> Vec<(IpNet, Option<RibPath>)> {
+    /// Sends the RIB the changed prefixes; returns them with their best path
+    /// if `with_bests` (some neighbor exports), else nothing.
+    fn flush_rib(
+        &mut self,
+        out: &mut Vec<Output>,
+        with_bests: bool,
+    ) -> Vec<(IpNet, Option<RibPath>)> {
         let mut dirty = std::mem::take(&mut self.core.dirty);
         if dirty.is_empty() {
             return Vec::new();
@@ -2027,10 +2052,12 @@ impl Instance {
         dirty.sort_unstable();
         dirty.dedup();
         let mut changes = Vec::with_capacity(dirty.len());
-        let mut bests = Vec::with_capacity(dirty.len());
+        let mut bests = Vec::with_capacity(if with_bests { dirty.len() } else { 0 });
         for p in &dirty {
             let entry = self.core.loc_rib.get(p);
-            bests.push((*p, entry.and_then(|e| e.best()).cloned()));
+            if with_bests {
+                bests.push((*p, entry.and_then(|e| e.best()).cloned()));
+            }
             let route = entry.and_then(|e| {
                 let best = e.best()?;
                 if best.peer.id == LOCAL_PEER {
@@ -2063,16 +2090,26 @@ impl Instance {
     }
 
     fn flush(&mut self, out: &mut Vec<Output>) {
-        let dirty = self.flush_rib(out);
-        let addrs: Vec<IpAddr> = self.nbrs.keys().copied().collect();
         let deferring = self.core.defer_exports;
+        let exporting = !deferring
+            && self
+                .nbrs
+                .values()
+                .any(|n| n.established() && !n.need_dump && !self.silent(n));
+        let dirty = self.flush_rib(out, exporting);
+        let addrs: Vec<IpAddr> = self.nbrs.keys().copied().collect();
         for addr in addrs {
             let n = &self.nbrs[&addr];
             if !n.established() || deferring {
                 continue;
             }
+            let silent = self.silent(n);
             if n.need_dump {
-                let want = self.compute_full_export(addr);
+                let want = if silent {
+                    FastMap::default()
+                } else {
+                    self.compute_full_export(addr)
+                };
                 let n = self.nbrs.get_mut(&addr).expect("exists");
                 n.out_announce
                     .extend(want.iter().map(|(p, a)| (*p, a.clone())));
@@ -2081,7 +2118,7 @@ impl Instance {
                 self.send_out(addr, true, out);
                 continue;
             }
-            if !dirty.is_empty() {
+            if !dirty.is_empty() && !silent {
                 let want = self.export_set(addr, &dirty);
                 let n = self.nbrs.get_mut(&addr).expect("exists");
                 for (p, new) in want {
@@ -2109,6 +2146,17 @@ impl Instance {
             let held = self.core.interner.len() + self.core.out_interner.len();
             self.core.purge_at = (2 * held).max(4096);
         }
+    }
+
+    /// RFC 8212: an eBGP neighbor without export policy gets nothing. Skipping
+    /// its export matters with many peers: 200 of them would otherwise run
+    /// export 200 times per flush.
+    fn silent(&self, n: &Neighbor) -> bool {
+        !n.ibgp
+            && n.cfg
+                .export_policy
+                .iter()
+                .all(|p| !self.core.policies.contains_key(p))
     }
 
     /// Packs the queued announcements and withdrawals into UPDATEs.
@@ -2153,17 +2201,6 @@ impl Instance {
 
     /// The neighbors' status.
     pub fn neighbors(&self) -> Vec<NeighborStatus> {
-        let mut accepted: HashMap<PeerId, u64> = HashMap::new();
-        for (_, e) in self.core.loc_rib.iter_v4() {
-            for p in &e.paths {
-                *accepted.entry(p.peer.id).or_default() += 1;
-            }
-        }
-        for (_, e) in self.core.loc_rib.iter_v6() {
-            for p in &e.paths {
-                *accepted.entry(p.peer.id).or_default() += 1;
-            }
-        }
         self.nbrs
             .values()
             .map(|n| NeighborStatus {
@@ -2176,7 +2213,7 @@ impl Instance {
                 hold_time: n.fsm.negotiated.as_ref().map(|x| x.hold_time),
                 families: n.families().iter().map(|f| family_name(*f)).collect(),
                 uptime_ms: n.established_ms.map(|t| self.core.now.saturating_sub(t)),
-                prefixes_accepted: accepted.get(&n.id).copied().unwrap_or(0),
+                prefixes_accepted: self.core.loc_rib.paths_of(n.id) as u64,
                 prefixes_advertised: n.adj_out.len() as u64,
                 graceful_restart_stale: n.gr_stale,
                 last_error: n.last_error.clone(),
@@ -2259,6 +2296,11 @@ impl Instance {
     /// The Loc-RIB.
     pub fn loc_rib(&self) -> &LocRib {
         &self.core.loc_rib
+    }
+
+    /// Entries in every neighbor's Adj-RIB-Out, summed.
+    pub fn adj_rib_out_len(&self) -> usize {
+        self.nbrs.values().map(|n| n.adj_out.len()).sum()
     }
 
     /// Distinct attribute sets held (received, exported).

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::SockRef;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -29,6 +29,8 @@ use crate::instance::{ConnId, Input, Output, TimerKey, ACCEPTED_CONN_BASE};
 /// Most bytes handed to the instance in one `Received` (reads are merged up
 /// to this so one `handle` call covers many UPDATEs).
 const READ_CHUNK: usize = 1 << 20;
+/// First read buffer of a readable socket.
+const READ_FIRST: usize = 4096;
 /// Give up an outgoing connection attempt after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -319,26 +321,43 @@ fn spawn_conn(
     true
 }
 
-async fn read_loop(conn: ConnId, mut r: OwnedReadHalf, events: mpsc::UnboundedSender<IoEvent>) {
-    let mut buf = vec![0u8; 64 * 1024];
+/// Reads into a buffer made only once the socket is readable, so an idle
+/// session holds no read buffer (200 sessions would otherwise pin 200 x 64 KiB).
+/// The buffer starts small (keepalives) and doubles while more is readable,
+/// up to [`READ_CHUNK`].
+async fn read_loop(conn: ConnId, r: OwnedReadHalf, events: mpsc::UnboundedSender<IoEvent>) {
     loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let mut data = buf[..n].to_vec();
-                // Merge what is already readable: fewer, larger batches.
-                while data.len() < READ_CHUNK {
-                    match r.try_read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(m) => data.extend_from_slice(&buf[..m]),
-                        Err(_) => break,
-                    }
+        if r.readable().await.is_err() {
+            break;
+        }
+        let mut data: Vec<u8> = Vec::with_capacity(READ_FIRST);
+        let mut eof = false;
+        // Merge what is already readable: fewer, larger batches.
+        while data.len() < READ_CHUNK {
+            if data.len() == data.capacity() {
+                data.reserve(data.capacity().min(READ_CHUNK - data.len()));
+            }
+            match r.try_read_buf(&mut data) {
+                Ok(0) => {
+                    eof = true;
+                    break;
                 }
-                let ev = IoEvent::Input(Input::Received { conn, bytes: data });
-                if events.send(ev).is_err() {
-                    return;
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    eof = true;
+                    break;
                 }
             }
+        }
+        if !data.is_empty() {
+            let ev = IoEvent::Input(Input::Received { conn, bytes: data });
+            if events.send(ev).is_err() {
+                return;
+            }
+        }
+        if eof {
+            break;
         }
     }
     let _ = events.send(IoEvent::Input(Input::Closed { conn }));

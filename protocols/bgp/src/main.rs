@@ -30,6 +30,12 @@ struct Args {
     bgp_listen: Vec<IpAddr>,
 }
 
+/// Most inputs handled (and flushed) as one batch.
+const BATCH_INPUTS: usize = 1024;
+/// Most received bytes in one batch (one full 1 MiB read, ~75k prefixes: the
+/// RIB gets a full table in steps, not at the end).
+const BATCH_BYTES: usize = 1 << 20;
+
 enum Request {
     Show(Vec<String>, oneshot::Sender<Result<ShowOutput, String>>),
     Metrics(oneshot::Sender<String>),
@@ -161,24 +167,23 @@ async fn event_loop(
             ev = ev_rx.recv() => {
                 let Some(ev) = ev else { anyhow::bail!("socket tasks gone") };
                 let mut inputs = Vec::new();
-                push_event(&mut io, ev, &mut inputs);
-                // Take what else is queued: one pass over many reads.
-                while inputs.len() < 256 {
+                let mut bytes = push_event(&mut io, ev, &mut inputs);
+                // Take what else is queued (many sessions' reads) and flush
+                // once for all of them; bounded so the RIB hears of a full
+                // table's first routes early.
+                while inputs.len() < BATCH_INPUTS && bytes < BATCH_BYTES {
                     match ev_rx.try_recv() {
-                        Ok(ev) => push_event(&mut io, ev, &mut inputs),
+                        Ok(ev) => bytes += push_event(&mut io, ev, &mut inputs),
                         Err(_) => break,
                     }
                 }
-                for i in inputs {
-                    let now = io.now_ms();
-                    pending.extend(inst.handle(now, i));
-                }
+                let now = io.now_ms();
+                pending.extend(inst.handle_many(now, inputs));
             }
             _ = sleep => {
-                for k in io.due_timers() {
-                    let now = io.now_ms();
-                    pending.extend(inst.handle(now, Input::TimerFired(k)));
-                }
+                let now = io.now_ms();
+                let fired = io.due_timers().into_iter().map(Input::TimerFired);
+                pending.extend(inst.handle_many(now, fired));
             }
             u = cfg_next => {
                 let Some(u) = u else { continue };
@@ -225,13 +230,22 @@ async fn event_loop(
     }
 }
 
-fn push_event(io: &mut Io, ev: IoEvent, inputs: &mut Vec<Input>) {
+/// Queues the input of `ev`; returns the bytes it carries.
+fn push_event(io: &mut Io, ev: IoEvent, inputs: &mut Vec<Input>) -> usize {
     match ev {
-        IoEvent::Input(i) => inputs.push(i),
+        IoEvent::Input(i) => {
+            let n = match &i {
+                Input::Received { bytes, .. } => bytes.len(),
+                _ => 0,
+            };
+            inputs.push(i);
+            n
+        }
         IoEvent::Up(conn, w, i) => {
             if let Some(i) = io.on_up(conn, w, i) {
                 inputs.push(i);
             }
+            0
         }
     }
 }

@@ -210,14 +210,105 @@ impl Candidate for RibPath {
     }
 }
 
+/// The candidates of one prefix: one path inline (no heap allocation, the
+/// case of almost every prefix of a full table), several in a `Vec`.
+#[derive(Debug, Clone)]
+pub enum Paths {
+    /// Exactly one candidate.
+    One(RibPath),
+    /// Zero or several candidates.
+    Many(Vec<RibPath>),
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths::Many(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Paths {
+    type Target = [RibPath];
+    fn deref(&self) -> &[RibPath] {
+        match self {
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Paths {
+    fn deref_mut(&mut self) -> &mut [RibPath] {
+        match self {
+            Paths::One(p) => std::slice::from_mut(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Paths {
+    type Item = &'a RibPath;
+    type IntoIter = std::slice::Iter<'a, RibPath>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl Paths {
+    /// Inserts at `i` (as `Vec::insert`).
+    pub fn insert(&mut self, i: usize, path: RibPath) {
+        match self {
+            Paths::Many(v) if v.is_empty() => *self = Paths::One(path),
+            Paths::Many(v) => {
+                // Most prefixes have one or two paths: grow exactly.
+                v.reserve_exact(1);
+                v.insert(i, path);
+            }
+            Paths::One(_) => {
+                let Paths::One(first) = std::mem::take(self) else {
+                    unreachable!("matched One")
+                };
+                let mut v = Vec::with_capacity(2);
+                v.push(first);
+                v.insert(i, path);
+                *self = Paths::Many(v);
+            }
+        }
+    }
+
+    /// Removes and returns the path at `i` (as `Vec::remove`).
+    pub fn remove(&mut self, i: usize) -> RibPath {
+        match self {
+            Paths::One(_) => {
+                assert_eq!(i, 0, "index out of bounds");
+                let Paths::One(p) = std::mem::take(self) else {
+                    unreachable!("matched One")
+                };
+                p
+            }
+            Paths::Many(v) => {
+                let p = v.remove(i);
+                if v.len() == 1 {
+                    let last = v.pop().expect("one left");
+                    *self = Paths::One(last);
+                } else if v.is_empty() {
+                    *v = Vec::new();
+                }
+                p
+            }
+        }
+    }
+}
+
 /// Candidates and selection for one prefix.
 #[derive(Debug, Clone, Default)]
 pub struct RibEntry {
     /// Candidates, one per peer, sorted by peer id.
-    pub paths: Vec<RibPath>,
+    pub paths: Paths,
     best: Option<u16>,
-    /// Bit i set: `paths[i]` is in the multipath set (first 64 paths).
-    multipath: u64,
+    /// Bit i set: `paths[i]` is in the multipath set (first 32 paths: a
+    /// wider ECMP set is unheard of, and 4 bytes less per prefix is 4 MB a
+    /// full table).
+    multipath: u32,
 }
 
 impl RibEntry {
@@ -232,7 +323,7 @@ impl RibEntry {
         self.paths
             .iter()
             .enumerate()
-            .filter(move |(i, _)| *i < 64 && m & (1 << i) != 0)
+            .filter(move |(i, _)| *i < 32 && m & (1 << i) != 0)
             .map(|(_, p)| p)
     }
 
@@ -242,8 +333,8 @@ impl RibEntry {
         let mask = s
             .multipath
             .iter()
-            .filter(|&&i| i < 64)
-            .fold(0u64, |m, &i| m | (1 << i));
+            .filter(|&&i| i < 32)
+            .fold(0u32, |m, &i| m | (1 << i));
         let changed = best != self.best || mask != self.multipath;
         self.best = best;
         self.multipath = mask;
@@ -262,12 +353,24 @@ pub enum PathEdit {
     Remove,
 }
 
+fn uncount(per_peer: &mut FastMap<PeerId, usize>, peer: PeerId) {
+    if let Some(n) = per_peer.get_mut(&peer) {
+        *n -= 1;
+        if *n == 0 {
+            per_peer.remove(&peer);
+        }
+    }
+}
+
 /// The Loc-RIB: every candidate per prefix, with the decision applied.
 #[derive(Debug, Default)]
 pub struct LocRib {
     v4: FastMap<Ipv4Net, RibEntry>,
     v6: FastMap<Ipv6Net, RibEntry>,
     max_paths: usize,
+    /// Paths per peer, kept as paths come and go so that `show bgp summary`
+    /// (polled) does not walk a million prefixes.
+    per_peer: FastMap<PeerId, usize>,
 }
 
 impl LocRib {
@@ -290,24 +393,32 @@ impl LocRib {
     /// (best or multipath) changed.
     pub fn update(&mut self, prefix: IpNet, path: RibPath) -> bool {
         let max = self.max_paths;
+        let id = path.peer.id;
         let e = self.entry_mut(prefix);
-        match e.paths.binary_search_by_key(&path.peer.id, |p| p.peer.id) {
-            Ok(i) => e.paths[i] = path,
-            Err(i) => {
-                // Most prefixes have one or two paths: grow exactly.
-                e.paths.reserve_exact(1);
-                e.paths.insert(i, path);
+        let new = match e.paths.binary_search_by_key(&id, |p| p.peer.id) {
+            Ok(i) => {
+                e.paths[i] = path;
+                false
             }
+            Err(i) => {
+                e.paths.insert(i, path);
+                true
+            }
+        };
+        let changed = e.reselect(max);
+        if new {
+            *self.per_peer.entry(id).or_default() += 1;
         }
-        e.reselect(max)
+        changed
     }
 
     /// Adds or replaces the path from `path.peer`; returns (selection changed,
     /// the path is new for this peer).
     pub fn upsert(&mut self, prefix: IpNet, path: RibPath) -> (bool, bool) {
         let max = self.max_paths;
+        let id = path.peer.id;
         let e = self.entry_mut(prefix);
-        let new = match e.paths.binary_search_by_key(&path.peer.id, |p| p.peer.id) {
+        let new = match e.paths.binary_search_by_key(&id, |p| p.peer.id) {
             Ok(i) => {
                 // Same attributes, same next-hop state: nothing to decide.
                 let old = &e.paths[i];
@@ -322,12 +433,15 @@ impl LocRib {
                 false
             }
             Err(i) => {
-                e.paths.reserve_exact(1);
                 e.paths.insert(i, path);
                 true
             }
         };
-        (e.reselect(max), new)
+        let changed = e.reselect(max);
+        if new {
+            *self.per_peer.entry(id).or_default() += 1;
+        }
+        (changed, new)
     }
 
     /// Edits every path: `f` returns what it did. Prefixes whose selection
@@ -339,6 +453,7 @@ impl LocRib {
     ) -> usize {
         let max = self.max_paths;
         let mut removed = 0;
+        let per_peer = &mut self.per_peer;
         let mut visit = |prefix: IpNet, e: &mut RibEntry| {
             let mut touched = false;
             let mut i = 0;
@@ -350,7 +465,8 @@ impl LocRib {
                         i += 1;
                     }
                     PathEdit::Remove => {
-                        e.paths.remove(i);
+                        let gone = e.paths.remove(i);
+                        uncount(per_peer, gone.peer.id);
                         removed += 1;
                         touched = true;
                     }
@@ -381,6 +497,7 @@ impl LocRib {
             e.paths.remove(i);
             (e.reselect(max), e.paths.is_empty())
         };
+        uncount(&mut self.per_peer, peer);
         if empty {
             match prefix {
                 IpNet::V4(p) => self.v4.remove(&p),
@@ -403,6 +520,43 @@ impl LocRib {
         self.v4.len() + self.v6.len()
     }
 
+    /// Bytes the Loc-RIB's own structures hold (hash-table slots, control
+    /// bytes and the vectors of multi-path prefixes), without the shared
+    /// attribute sets. Walks the table: for `show bgp memory`, not for polling.
+    pub fn table_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // hashbrown keeps 1/8 of its slots free: `capacity` is 7/8 of them.
+        let buckets = |cap: usize| {
+            if cap == 0 {
+                0
+            } else {
+                (cap * 8 / 7).next_power_of_two()
+            }
+        };
+        let slots = buckets(self.v4.capacity()) * (size_of::<(Ipv4Net, RibEntry)>() + 1)
+            + buckets(self.v6.capacity()) * (size_of::<(Ipv6Net, RibEntry)>() + 1);
+        let many: usize = self
+            .v4
+            .values()
+            .chain(self.v6.values())
+            .map(|e| match &e.paths {
+                Paths::Many(v) => v.capacity() * size_of::<RibPath>(),
+                Paths::One(_) => 0,
+            })
+            .sum();
+        slots + many
+    }
+
+    /// Number of paths (candidates of every prefix).
+    pub fn paths(&self) -> usize {
+        self.per_peer.values().sum()
+    }
+
+    /// Number of paths from `peer` (kept up to date, no walk).
+    pub fn paths_of(&self, peer: PeerId) -> usize {
+        self.per_peer.get(&peer).copied().unwrap_or(0)
+    }
+
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -416,5 +570,89 @@ impl LocRib {
     /// IPv6 entries, unordered.
     pub fn iter_v6(&self) -> impl Iterator<Item = (&Ipv6Net, &RibEntry)> {
         self.v6.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(id: PeerId) -> RibPath {
+        RibPath {
+            peer: Arc::new(PeerInfo {
+                id,
+                address: std::net::IpAddr::from([10, 0, 0, id as u8]),
+                router_id: std::net::Ipv4Addr::from([10, 0, 0, id as u8]),
+                asn: 65000 + id,
+                ibgp: false,
+            }),
+            attrs: Arc::new(PathAttributes::default()),
+            weight: 0,
+            igp_cost: Some(0),
+            stale: false,
+        }
+    }
+
+    fn ids(p: &Paths) -> Vec<PeerId> {
+        p.iter().map(|x| x.peer.id).collect()
+    }
+
+    #[test]
+    fn paths_go_from_inline_to_vec_and_back() {
+        let mut p = Paths::default();
+        assert!(p.is_empty());
+        p.insert(0, path(2));
+        assert!(matches!(p, Paths::One(_)));
+        p.insert(0, path(1));
+        p.insert(2, path(3));
+        assert_eq!(ids(&p), [1, 2, 3]);
+        assert_eq!(p.remove(1).peer.id, 2);
+        assert_eq!(p.remove(0).peer.id, 1);
+        assert!(matches!(p, Paths::One(_)));
+        assert_eq!(ids(&p), [3]);
+        assert_eq!(p.remove(0).peer.id, 3);
+        assert!(p.is_empty());
+        p.insert(0, path(4));
+        assert_eq!(ids(&p), [4]);
+    }
+
+    #[test]
+    fn a_single_path_prefix_needs_no_heap_and_stays_small() {
+        // The whole point of `Paths::One`: one entry of a full table is the
+        // hash-table slot only (no Vec header + allocation per prefix).
+        assert!(std::mem::size_of::<RibEntry>() <= 40);
+    }
+
+    #[test]
+    fn per_peer_counts_follow_inserts_withdrawals_and_edits() {
+        let mut rib = LocRib::new(1);
+        let a: IpNet = "192.0.2.0/24".parse().unwrap();
+        let b: IpNet = "2001:db8::/32".parse().unwrap();
+        rib.upsert(a, path(1));
+        rib.upsert(a, path(1));
+        rib.update(b, path(1));
+        rib.upsert(a, path(2));
+        assert_eq!((rib.paths_of(1), rib.paths_of(2)), (2, 1));
+        assert!(!rib.withdraw(a, 3));
+        rib.withdraw(a, 1);
+        assert_eq!((rib.paths_of(1), rib.paths_of(2)), (1, 1));
+        let mut changed = Vec::new();
+        let removed = rib.edit_paths(
+            |_, p| {
+                if p.peer.id == 2 {
+                    PathEdit::Remove
+                } else {
+                    PathEdit::Keep
+                }
+            },
+            &mut changed,
+        );
+        assert_eq!(removed, 1);
+        assert_eq!(changed, vec![a]);
+        assert_eq!((rib.paths_of(1), rib.paths_of(2)), (1, 0));
+        assert_eq!(rib.len(), 1);
+        assert_eq!(rib.paths(), 1);
+        // One IPv6 prefix: at least its slot, and no heap behind a one-path entry.
+        assert!(rib.table_bytes() >= std::mem::size_of::<(Ipv6Net, RibEntry)>());
     }
 }

@@ -5,7 +5,7 @@
 //! recursively through the IGP for iBGP and multihop eBGP. The distance is per
 //! route (20 eBGP, 200 iBGP; the Hello's default is 20) and the metric is MED.
 
-use oxr_sdk::{Hello, Nexthop, RibPublisher, Route};
+use oxr_sdk::{Hello, Nexthop, RibPublisher, RibUpdate, Route};
 
 use crate::instance::{RibChange, RibRoute, DISTANCE_EBGP};
 
@@ -30,14 +30,25 @@ pub fn to_route(r: &RibRoute) -> Route {
     route
 }
 
-/// Queues changes on the publisher (which batches and coalesces them).
+/// The SDK updates for one flush of the Loc-RIB, in order.
+pub fn to_updates(changes: Vec<RibChange>) -> Vec<RibUpdate> {
+    changes
+        .into_iter()
+        .map(|c| match c {
+            RibChange::Add(r) => RibUpdate::Add(to_route(&r)),
+            RibChange::Withdraw(prefix) => RibUpdate::Withdraw(prefix),
+        })
+        .collect()
+}
+
+/// Queues one flush's changes on the publisher (which coalesces them per
+/// prefix) in a single hand-off: a full table is ~1M changes, and one
+/// cross-task message per route cost more than the routes themselves.
 pub fn publish(p: &RibPublisher, changes: Vec<RibChange>) {
-    for c in changes {
-        match c {
-            RibChange::Add(r) => p.add(to_route(&r)),
-            RibChange::Withdraw(prefix) => p.withdraw(prefix),
-        }
+    if changes.is_empty() {
+        return;
     }
+    p.update_many(to_updates(changes));
 }
 
 #[cfg(test)]
@@ -59,6 +70,23 @@ mod tests {
         assert_eq!(
             x.nexthops,
             vec![Nexthop::gateway("10.0.0.2".parse().unwrap())]
+        );
+    }
+
+    #[test]
+    fn one_flush_becomes_updates_in_order() {
+        let p: ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+        let r = RibRoute {
+            prefix: p,
+            nexthops: vec!["10.0.0.2".parse().unwrap()],
+            recursive: false,
+            distance: 20,
+            metric: 0,
+        };
+        let u = to_updates(vec![RibChange::Add(r.clone()), RibChange::Withdraw(p)]);
+        assert_eq!(
+            u,
+            vec![RibUpdate::Add(to_route(&r)), RibUpdate::Withdraw(p)]
         );
     }
 }

@@ -247,3 +247,43 @@ fn interner_shares_equal_sets() {
     assert_eq!(i.purge(), 1);
     assert_eq!(i.len(), 1);
 }
+
+/// The RFC 4271 9.1.2.2 (c) rule written out pairwise, as the reference for
+/// the sorted implementation: a path survives the MED step when no other
+/// path of the same neighbour AS has a lower MED.
+fn med_survivor_ok(paths: &[RibPath], i: usize) -> bool {
+    let nas = |p: &RibPath| p.attrs.as_path.as_ref().and_then(|a| a.neighbor_as());
+    let med = |p: &RibPath| p.attrs.med.unwrap_or(0);
+    !paths
+        .iter()
+        .any(|q| nas(q) == nas(&paths[i]) && med(q) < med(&paths[i]))
+}
+
+proptest::proptest! {
+    /// Many candidates (neighbour ASes from a small set, random MEDs): the
+    /// best survives the pairwise MED rule, does not depend on the order of
+    /// the candidates, and is the head of the multipath set.
+    #[test]
+    fn best_of_many_obeys_med_and_ignores_order(
+        spec in proptest::collection::vec((1u32..4, proptest::option::of(0u32..3)), 2..40),
+        rot in 0usize..40,
+    ) {
+        let paths: Vec<RibPath> = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (nas, med))| {
+                path(
+                    peer(i as u32 + 1, *nas, false),
+                    PathAttributes { med: *med, ..attrs(&[*nas, 9]) },
+                )
+            })
+            .collect();
+        let b = best(&paths);
+        proptest::prop_assert!(med_survivor_ok(&paths, b));
+        proptest::prop_assert_eq!(select(&paths, 64).multipath[0], b);
+        let mut turned = paths.clone();
+        turned.rotate_left(rot % paths.len());
+        let b2 = best(&turned);
+        proptest::prop_assert_eq!(turned[b2].peer.id, paths[b].peer.id);
+    }
+}

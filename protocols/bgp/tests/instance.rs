@@ -64,6 +64,9 @@ struct Net {
     scripts: Vec<Script>,
     queue: VecDeque<(usize, Input)>,
     next_accept: ConnId,
+    /// Deliver every queued input of a node in one `handle_many` (as the
+    /// process does with what its sockets have ready).
+    batched: bool,
 }
 
 fn sock(a: IpAddr, port: u16) -> SocketAddr {
@@ -207,7 +210,15 @@ impl Net {
             if !self.nodes[i].up {
                 continue;
             }
-            let outs = self.nodes[i].inst.handle(self.now, input);
+            let outs = if self.batched {
+                let mut inputs = vec![input];
+                while self.queue.front().is_some_and(|(j, _)| *j == i) {
+                    inputs.push(self.queue.pop_front().expect("checked").1);
+                }
+                self.nodes[i].inst.handle_many(self.now, inputs)
+            } else {
+                self.nodes[i].inst.handle(self.now, input)
+            };
             self.apply(i, outs);
         }
     }
@@ -302,7 +313,10 @@ action = "accept"
 "#;
 
 fn ebgp_pair() -> (Net, usize, usize) {
-    let mut net = Net::default();
+    ebgp_pair_with(Net::default())
+}
+
+fn ebgp_pair_with(mut net: Net) -> (Net, usize, usize) {
     let a = net.add(&format!(
         r#"
 local-as = 4200000001
@@ -329,6 +343,26 @@ graceful-restart = {{ enabled = true, restart-time = 120 }}
     ));
     net.advance(5_000);
     (net, a, b)
+}
+
+#[test]
+fn batched_inputs_reach_the_same_state() {
+    let (one, a1, b1) = ebgp_pair();
+    let (many, a2, b2) = ebgp_pair_with(Net {
+        batched: true,
+        ..Net::default()
+    });
+    assert_eq!(many.state(a2, "10.0.0.2"), State::Established);
+    assert_eq!(many.state(b2, "10.0.0.1"), State::Established);
+    for (x, y) in [(a1, a2), (b1, b2)] {
+        assert_eq!(one.nodes[x].rib, many.nodes[y].rib);
+        assert_eq!(one.nodes[x].rib_eor, many.nodes[y].rib_eor);
+        assert_eq!(
+            one.nodes[x].inst.loc_rib_len(),
+            many.nodes[y].inst.loc_rib_len()
+        );
+    }
+    assert_eq!(many.nodes[b2].rib.len(), 2);
 }
 
 #[test]

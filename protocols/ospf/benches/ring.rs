@@ -195,8 +195,11 @@ fn oxr_start(lab: &mut Lab, ns: &[String], bins: &[PathBuf; 3]) {
         let p2p = format!(
             "type = \"point-to-point\"\nhello-interval = 1\ndead-interval = 3\ncost = 10\n{rxmt}"
         );
+        // OXR_RING_OSPF: extra lines for `[protocols.ospf]` (diagnostics).
+        let extra = std::env::var("OXR_RING_OSPF").unwrap_or_default();
         let conf = format!(
             "[router]\nname = \"r{i}\"\nrouter-id = \"{}\"\n\
+             [protocols.ospf]\n{extra}\n\
              [protocols.ospf.areas.\"0.0.0.0\"]\n\
              [protocols.ospf.interfaces.lo]\narea = \"0.0.0.0\"\npassive = true\ncost = 1\n\
              [protocols.ospf.interfaces.left]\narea = \"0.0.0.0\"\n{p2p}\

@@ -375,6 +375,16 @@ pub fn metrics(inst: &Instance) -> String {
         "LSAs retransmitted.",
         vec![(String::new(), c.lsa_retransmitted)],
     );
+    counter(
+        "oxr_ospf_exchange_retransmitted_total",
+        "DD packets and LS Requests retransmitted during database exchange.",
+        vec![(String::new(), c.exchange_retransmitted)],
+    );
+    counter(
+        "oxr_ospf_lsa_deferred_total",
+        "Newer LSA instances received within MinLSArrival, processed when it ended.",
+        vec![(String::new(), c.lsa_deferred)],
+    );
     let mut gauge = |name: &str, help: &str, v: usize| {
         writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}").ok();
     };

@@ -69,15 +69,33 @@ pub struct AreaConfig {
     /// Stub area: no AS-external LSAs, a default summary instead.
     #[serde(default)]
     pub stub: bool,
-    /// NSSA (RFC 3101).
+    /// NSSA (RFC 3101): no type-5 LSAs, but its routers import externals as type-7 LSAs,
+    /// which a border router translates into type-5 for the rest of the AS.
     #[serde(default)]
     pub nssa: bool,
     /// With stub or NSSA: no summaries either, only the default (totally stubby).
     #[serde(default)]
     pub no_summary: bool,
-    /// Cost of the default summary an ABR announces into this stub area.
+    /// Cost of the default an ABR announces into this stub area or NSSA (a type-3 summary,
+    /// or for an NSSA without no-summary a type-7 LSA).
     #[serde(default = "one")]
     pub default_cost: u32,
+    /// NSSA only: when this router, as a border router of the NSSA, translates its type-7
+    /// LSAs into type-5 (RFC 3101 NSSATranslatorRole).
+    #[serde(default)]
+    pub nssa_translator: NssaTranslator,
+}
+
+/// An NSSA border router's translator role (RFC 3101 3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NssaTranslator {
+    /// Translates when elected: no reachable border router of the NSSA translates
+    /// unconditionally and ours is the highest router ID among them.
+    #[default]
+    Candidate,
+    /// Always translates (sets the Nt bit in its router LSA).
+    Always,
 }
 
 fn one() -> u32 {
@@ -106,9 +124,14 @@ pub struct InterfaceConfig {
     /// Router priority for DR election (0: never DR).
     #[serde(default = "prio")]
     pub priority: u8,
-    /// RxmtInterval (s).
+    /// RxmtInterval (s): retransmission of unacknowledged LSAs.
     #[serde(default = "five")]
     pub retransmit_interval: u16,
+    /// Retransmission interval (ms) of the database exchange: DD packets in ExStart and
+    /// Exchange, and LS Requests until answered. Shorter than RxmtInterval so one lost
+    /// packet does not hold an adjacency for seconds; duplicates are harmless (10.6, 10.9).
+    #[serde(default = "exchange_rxmt")]
+    pub exchange_retransmit_ms: u32,
     /// InfTransDelay (s).
     #[serde(default = "one16")]
     pub transmit_delay: u16,
@@ -137,6 +160,11 @@ fn five() -> u16 {
 }
 fn one16() -> u16 {
     1
+}
+/// Default [`InterfaceConfig::exchange_retransmit_ms`].
+pub const EXCHANGE_RETRANSMIT_DEFAULT_MS: u32 = 250;
+fn exchange_rxmt() -> u32 {
+    EXCHANGE_RETRANSMIT_DEFAULT_MS
 }
 
 /// Authentication type.
@@ -213,8 +241,9 @@ pub struct ThrottleConfig {
     #[schemars(with = "ThrottleParamsSchema")]
     pub lsa: ThrottleParams,
     /// MinLSArrival (ms): a new instance of an LSA received by flooding sooner than this
-    /// after the previous one is dropped (RFC 2328 13 step 5a). The RFC's 1 s would drop
-    /// the 50 ms-spaced updates of the LSA throttle above, so it defaults lower.
+    /// after the previous one is held until the interval ends (RFC 2328 13 step 5a drops
+    /// it; see `Instance`'s deferral). The RFC's 1 s would hold back the 50 ms-spaced
+    /// updates of the LSA throttle above, so it defaults lower.
     #[serde(default = "min_ls_arrival_default")]
     pub min_ls_arrival: u64,
 }
@@ -336,6 +365,12 @@ impl OspfConfig {
                     "only applies to stub or NSSA areas",
                 );
             }
+            if a.nssa_translator != NssaTranslator::default() && !a.nssa {
+                err(
+                    format!("{path}.nssa-translator"),
+                    "only applies to NSSA areas",
+                );
+            }
             if a.default_cost >= crate::consts::LS_INFINITY {
                 err(format!("{path}.default-cost"), "must be below 16777215");
             }
@@ -363,6 +398,14 @@ impl OspfConfig {
             }
             if i.retransmit_interval == 0 {
                 err(format!("{path}.retransmit-interval"), "must be at least 1");
+            }
+            if i.exchange_retransmit_ms == 0
+                || i.exchange_retransmit_ms > u32::from(i.retransmit_interval.max(1)) * 1000
+            {
+                err(
+                    format!("{path}.exchange-retransmit-ms"),
+                    "must be 1 ms to retransmit-interval",
+                );
             }
             let a = &i.authentication;
             let apath = format!("{path}.authentication");
@@ -427,6 +470,29 @@ impl OspfConfig {
         }
         errs
     }
+}
+
+/// `router.router-id` from the top-level `[router]` section as oxr-routerd (and the SDK's
+/// file loader) deliver it beside the OSPF section (`ConfigUpdate::router`, JSON).
+pub fn router_section_id(router: &serde_json::Value) -> Option<RouterId> {
+    router.get("router-id")?.as_str()?.parse().ok()
+}
+
+/// The section to run with: `protocols.ospf` as delivered, its router ID falling back to
+/// `router.router-id` when the section names none. Errs with the validation errors of an
+/// invalid section.
+pub fn effective_config(
+    section: Option<&OspfConfig>,
+    router: &serde_json::Value,
+) -> Result<Option<OspfConfig>, Vec<ConfigError>> {
+    let Some(c) = section else { return Ok(None) };
+    let errs = c.validate();
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let mut c = c.clone();
+    c.router_id = c.router_id.or_else(|| router_section_id(router));
+    Ok(Some(c))
 }
 
 /// Schema-only mirror of [`IfType`] (which lives with the interface state machine); a
@@ -554,6 +620,38 @@ tag = 7
     }
 
     #[test]
+    fn router_id_falls_back_to_the_router_section() {
+        // The `[router]` JSON exactly as oxr-routerd serializes it for WatchConfig.
+        let text = "[router]\nname = \"r1\"\nrouter-id = \"10.9.9.9\"\n\
+                    [protocols.ospf.areas.\"0\"]\n";
+        let cfg = oxr_config::parse_and_validate_with(text, &registry()).unwrap();
+        let router = serde_json::to_value(&cfg.router).unwrap();
+        let section: Option<OspfConfig> = serde_json::from_value(cfg.section_json("ospf")).unwrap();
+        assert_eq!(section.as_ref().unwrap().router_id, None);
+        let eff = effective_config(section.as_ref(), &router)
+            .unwrap()
+            .unwrap();
+        assert_eq!(eff.router_id, Some(Ipv4Addr::new(10, 9, 9, 9)));
+        // The section's own router ID wins.
+        let own = OspfConfig {
+            router_id: Some(Ipv4Addr::new(1, 1, 1, 1)),
+            ..OspfConfig::default()
+        };
+        let eff = effective_config(Some(&own), &router).unwrap().unwrap();
+        assert_eq!(eff.router_id, Some(Ipv4Addr::new(1, 1, 1, 1)));
+        // No router ID anywhere, or no section.
+        let none = effective_config(Some(&OspfConfig::default()), &serde_json::json!({}));
+        assert_eq!(none.unwrap().unwrap().router_id, None);
+        assert_eq!(effective_config(None, &router), Ok(None));
+        // An invalid section is refused with its errors.
+        let bad = OspfConfig {
+            router_id: Some(Ipv4Addr::UNSPECIFIED),
+            ..OspfConfig::default()
+        };
+        assert_eq!(effective_config(Some(&bad), &router).unwrap_err().len(), 1);
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         assert!(toml::from_str::<OspfConfig>("router-idd = \"1.1.1.1\"").is_err());
         assert!(
@@ -579,6 +677,14 @@ tag = 7
         assert_eq!(
             paths("[areas.\"2\"]\nno-summary = true"),
             vec!["areas.\"2\".no-summary"]
+        );
+        assert_eq!(
+            paths("[areas.\"2\"]\nnssa-translator = \"always\""),
+            vec!["areas.\"2\".nssa-translator"]
+        );
+        assert_eq!(
+            paths("[areas.\"2\"]\nnssa = true\nno-summary = true\nnssa-translator = \"always\""),
+            Vec::<String>::new()
         );
         assert_eq!(
             paths(

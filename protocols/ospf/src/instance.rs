@@ -27,7 +27,7 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use crate::config::{parse_area_id, AreaConfig, InterfaceConfig, OspfConfig};
+use crate::config::{parse_area_id, AreaConfig, InterfaceConfig, NssaTranslator, OspfConfig};
 use crate::consts::{LS_INFINITY, LS_REFRESH_TIME, MAX_AGE};
 use crate::flooding::{
     flood_plan, receive_lsa, Ack, DbCopy, Dest, FloodIface, FloodNbr, Receipt, ReceiveContext,
@@ -42,13 +42,17 @@ use crate::originate::{
     network_lsa_body, originate, router_lsa_body, FullNbr, OrigIface, Origination,
 };
 use crate::packet::lsa::{
-    options, ExternalLsa, LsaHeader, SummaryLsa, LSA_EXTERNAL, LSA_NETWORK, LSA_ROUTER,
+    options, router_flags, ExternalLsa, LsaHeader, SummaryLsa, LSA_EXTERNAL, LSA_NETWORK, LSA_NSSA,
+    LSA_ROUTER,
 };
 use crate::packet::{
     check_crypto_seq, decode, encode, Auth, Body, DbDesc, Hello, LsAck, LsRequest, LsUpdate, Lsa,
     LsaBody, LsaKey, Packet, PacketType,
 };
-use crate::route::{abr_summaries, compute, AreaInput, AreaKind, PathType, RoutingTable};
+use crate::route::{
+    abr_summaries, compute, nssa_default, nssa_translations, nssa_translator, AreaInput, AreaKind,
+    PathType, RoutingTable,
+};
 use crate::spf::LocalIface;
 use crate::throttle::{Throttle, ThrottleState};
 use crate::{AreaId, IfIndex, RouterId, BACKBONE};
@@ -79,8 +83,11 @@ pub enum TimerKey {
     Wait(String),
     /// A neighbor's inactivity (RouterDeadInterval) timer.
     Inactivity(String, RouterId),
-    /// Retransmission of DD, LS Request and LS Update packets to a neighbor.
+    /// Retransmission of LS Updates (the retransmission list) to a neighbor, RxmtInterval.
     Retransmit(String, RouterId),
+    /// Retransmission of the database exchange (DD packets while we drive it, LS Requests
+    /// while unanswered) to a neighbor, on the interface's short exchange interval.
+    Exchange(String, RouterId),
     /// Send the interface's delayed acknowledgments.
     DelayedAck(String),
     /// SPF throttle deadline.
@@ -89,6 +96,8 @@ pub enum TimerKey {
     LsaThrottle(Scope, LsaKey),
     /// Aging sweep (MaxAge, refresh).
     Sweep,
+    /// Received LSAs deferred by MinLSArrival are due.
+    Deferred,
 }
 
 /// What the FEA says about one interface.
@@ -231,6 +240,11 @@ pub struct Counters {
     pub lsa_installed: u64,
     /// LSAs retransmitted.
     pub lsa_retransmitted: u64,
+    /// DD packets and LS Requests retransmitted (exchange timer).
+    pub exchange_retransmitted: u64,
+    /// Newer LSA instances that arrived within MinLSArrival of the database copy and were
+    /// processed when it ended.
+    pub lsa_deferred: u64,
 }
 
 fn ptype(t: PacketType) -> &'static str {
@@ -339,6 +353,8 @@ impl Iface {
     }
 }
 
+/// Options of the LSAs we originate into an area: E unless stub or NSSA (type-7 LSAs set
+/// their own P-bit).
 fn area_options(stub: bool) -> u8 {
     if stub {
         0
@@ -373,6 +389,9 @@ pub struct Instance {
     now: u64,
     /// Routes of other protocols, by prefix: their origin protocol.
     redistributed: BTreeMap<Ipv4Net, String>,
+    /// Newer instances received within MinLSArrival of the database copy, by (interface,
+    /// neighbor, key): when they are due and the LSA.
+    deferred: BTreeMap<(String, RouterId, LsaKey), (u64, Lsa)>,
 }
 
 impl Instance {
@@ -400,6 +419,7 @@ impl Instance {
             dd_seq: 0,
             now: 0,
             redistributed: BTreeMap::new(),
+            deferred: BTreeMap::new(),
         }
     }
 
@@ -467,6 +487,20 @@ impl Instance {
 
     fn area_stub(&self, area: AreaId) -> bool {
         self.areas.get(&area).is_some_and(|a| a.stub || a.nssa)
+    }
+
+    fn area_nssa(&self, area: AreaId) -> bool {
+        self.areas.get(&area).is_some_and(|a| a.nssa)
+    }
+
+    /// Options of our Hello and DD packets in an area: E for a normal area, N for an NSSA
+    /// (RFC 3101 2.2), neither for a stub area.
+    fn packet_options(&self, area: AreaId) -> u8 {
+        if self.area_nssa(area) {
+            options::NP
+        } else {
+            area_options(self.area_stub(area))
+        }
     }
 
     fn crypto_seq(&self) -> u32 {
@@ -692,6 +726,8 @@ impl Instance {
         }
         self.cancel_timer(TimerKey::Spf);
         self.cancel_timer(TimerKey::Sweep);
+        self.cancel_timer(TimerKey::Deferred);
+        self.deferred.clear();
         self.table = RoutingTable::default();
         for p in std::mem::take(&mut self.published).into_keys() {
             self.out.push(Output::RouteWithdraw { prefix: p });
@@ -937,7 +973,7 @@ impl Instance {
         let hello = Hello {
             network_mask: i.prefix().netmask(),
             hello_interval: i.cfg.hello_interval,
-            options: area_options(self.area_stub(i.area)),
+            options: self.packet_options(i.area),
             priority: i.cfg.priority,
             dead_interval: i.cfg.dead_interval,
             dr: i.dr,
@@ -994,6 +1030,7 @@ impl Instance {
                 NbrAction::StopTimers => {
                     self.cancel_timer(TimerKey::Inactivity(name.into(), rid));
                     self.cancel_timer(TimerKey::Retransmit(name.into(), rid));
+                    self.cancel_timer(TimerKey::Exchange(name.into(), rid));
                 }
                 NbrAction::SendHello | NbrAction::BuildSummaryList => {}
                 NbrAction::StartDbExchange => self.start_db_exchange(name, rid),
@@ -1013,6 +1050,7 @@ impl Instance {
         if t.state == NbrState::Down {
             self.cancel_timer(TimerKey::Inactivity(name.into(), rid));
             self.cancel_timer(TimerKey::Retransmit(name.into(), rid));
+            self.cancel_timer(TimerKey::Exchange(name.into(), rid));
             if let Some(i) = self.ifaces.get_mut(name) {
                 i.nbrs.remove(&rid);
             }
@@ -1042,7 +1080,7 @@ impl Instance {
             router_id: self.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED),
             nbr_router_id: nbr,
             mtu,
-            options: area_options(self.area_stub(i.area)),
+            options: self.packet_options(i.area),
             stub: self.area_stub(i.area),
             max_headers: (room / 20).max(1),
         }
@@ -1065,7 +1103,7 @@ impl Instance {
         let dd = n.dd.start(seq, &ctx);
         let dst = self.ifaces[name].nbr_dst(&self.ifaces[name].nbrs[&rid]);
         self.send(name, dst, Body::DbDesc(dd));
-        self.arm_rxmt(name, rid);
+        self.arm_exchange(name, rid);
     }
 
     fn arm_rxmt(&mut self, name: &str, rid: RouterId) {
@@ -1074,6 +1112,22 @@ impl Instance {
             let iv = u64::from(self.ifaces[name].cfg.retransmit_interval) * 1000;
             self.set_timer(key, self.now + iv);
         }
+    }
+
+    /// (Re)starts the exchange retransmission timer: a full interval from the packet just
+    /// sent.
+    fn arm_exchange(&mut self, name: &str, rid: RouterId) {
+        let iv = u64::from(self.ifaces[name].cfg.exchange_retransmit_ms.max(1));
+        self.set_timer(TimerKey::Exchange(name.into(), rid), self.now + iv);
+    }
+
+    /// Whether a neighbor's database exchange still waits for an answer: we drive the DD
+    /// exchange (ExStart, or master in Exchange), or LS Requests are unanswered.
+    fn exchange_pending(n: &Neighbor) -> bool {
+        n.state == NbrState::ExStart
+            || (n.state == NbrState::Exchange && n.dd.master)
+            || (matches!(n.state, NbrState::Exchange | NbrState::Loading)
+                && n.lsr_sent.iter().any(|k| n.dd.requests.contains_key(k)))
     }
 
     fn send_ls_request(&mut self, name: &str, rid: RouterId) {
@@ -1089,7 +1143,7 @@ impl Instance {
             Some(req) => {
                 n.lsr_sent = req.entries.clone();
                 self.send(name, dst, Body::LsRequest(req));
-                self.arm_rxmt(name, rid);
+                self.arm_exchange(name, rid);
             }
             None => n.lsr_sent.clear(),
         }
@@ -1180,7 +1234,10 @@ impl Instance {
             self.error("dead-interval-mismatch");
             return;
         }
-        if (h.options & options::E != 0) == self.area_stub(i.area) {
+        // E-bit: the area's stub-ness; N-bit: NSSA or not (RFC 3101 2.2).
+        if (h.options & options::E != 0) == self.area_stub(i.area)
+            || (h.options & options::NP != 0) != self.area_nssa(i.area)
+        {
             self.error("hello-options-mismatch");
             return;
         }
@@ -1266,6 +1323,7 @@ impl Instance {
             if let Some(r) = res.dropped {
                 self.error(r);
             }
+            let sent = res.send.is_some();
             if let Some(out) = res.send {
                 self.send(name, dst, Body::DbDesc(out));
             }
@@ -1273,11 +1331,12 @@ impl Instance {
                 self.nbr_event(name, from, ev);
             }
             if let Some(n) = self.ifaces[name].nbrs.get(&from) {
-                let pending = n.state == NbrState::ExStart
-                    || (n.state == NbrState::Exchange && n.dd.master)
-                    || !n.lsr_sent.is_empty();
-                if !pending && n.rxmt.is_empty() {
-                    self.cancel_timer(TimerKey::Retransmit(name.into(), from));
+                let master = n.dd.master;
+                if !Self::exchange_pending(n) {
+                    self.cancel_timer(TimerKey::Exchange(name.into(), from));
+                } else if sent && master {
+                    // The master's next DD: its retransmission counts from now.
+                    self.arm_exchange(name, from);
                 }
             }
             return;
@@ -1386,6 +1445,9 @@ impl Instance {
                 on_sender_request_list: nbr.dd.requests.contains_key(&key),
             };
             match receive_lsa(&ctx, &lsa) {
+                Receipt::Discard("min-ls-arrival") => {
+                    self.defer_lsa(name, from, scope, lsa, min_arrival)
+                }
                 Receipt::Discard(r) => self.error(r),
                 Receipt::AckAndDiscard => direct_acks.push(lsa.header),
                 Receipt::BadLsReq => {
@@ -1468,6 +1530,73 @@ impl Instance {
             }
         }
         self.check_loading(name, from);
+    }
+
+    /// 13 (5a): a newer instance arrived within MinLSArrival of the database copy. The RFC
+    /// drops it unacknowledged, so the sender retransmits it RxmtInterval (seconds) later;
+    /// here it is kept and processed when MinLSArrival ends, as if it arrived then: installs
+    /// stay rate-limited, but an instance overtaken on one path by an older one from another
+    /// (routine at start, when every router originates twice in quick succession) costs
+    /// milliseconds, not RxmtInterval.
+    fn defer_lsa(&mut self, name: &str, from: RouterId, scope: Scope, lsa: Lsa, min_arrival: u64) {
+        let key = lsa.key();
+        let Some(due) = self
+            .lsdb
+            .get(scope, &key)
+            .map(|e| e.installed_at.saturating_add(min_arrival))
+        else {
+            return;
+        };
+        self.counters.lsa_deferred += 1;
+        let slot = (name.to_string(), from, key);
+        let keep_old = self
+            .deferred
+            .get(&slot)
+            .is_some_and(|(_, old)| compare(&old.header, &lsa.header) != Recency::Older);
+        if !keep_old {
+            self.deferred.insert(slot, (due, lsa));
+        }
+        if let Some(at) = self.deferred.values().map(|(d, _)| *d).min() {
+            self.set_timer(TimerKey::Deferred, at);
+        }
+    }
+
+    /// The deferred LSAs that are due, received again from their senders.
+    fn process_deferred(&mut self) {
+        let now = self.now;
+        let due: Vec<(String, RouterId, LsaKey)> = self
+            .deferred
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut batches: BTreeMap<(String, RouterId), Vec<Lsa>> = BTreeMap::new();
+        for k in due {
+            if let Some((_, l)) = self.deferred.remove(&k) {
+                batches.entry((k.0, k.1)).or_default().push(l);
+            }
+        }
+        for ((name, from), lsas) in batches {
+            let live = self
+                .ifaces
+                .get(&name)
+                .filter(|i| i.is_active())
+                .and_then(|i| i.nbrs.get(&from))
+                .is_some_and(|n| n.state >= NbrState::Exchange);
+            if live {
+                self.rx_lsu(
+                    &name,
+                    from,
+                    LsUpdate {
+                        lsas,
+                        rejected: vec![],
+                    },
+                );
+            }
+        }
+        if let Some(at) = self.deferred.values().map(|(d, _)| *d).min() {
+            self.set_timer(TimerKey::Deferred, at);
+        }
     }
 
     /// After LSAs arrived: the next request, or LoadingDone.
@@ -1571,11 +1700,7 @@ impl Instance {
             }
         }
         let _ = area;
-        let empty = n.rxmt.is_empty() && n.lsr_sent.is_empty();
-        let state = n.state;
-        let master_pending =
-            state == NbrState::ExStart || (state == NbrState::Exchange && n.dd.master);
-        if empty && !master_pending {
+        if n.rxmt.is_empty() {
             self.cancel_timer(TimerKey::Retransmit(name.into(), from));
         }
     }
@@ -1590,6 +1715,7 @@ impl Instance {
                 self.nbr_event(&name, rid, NbrEvent::InactivityTimer)
             }
             TimerKey::Retransmit(name, rid) => self.retransmit(&name, rid),
+            TimerKey::Exchange(name, rid) => self.retransmit_exchange(&name, rid),
             TimerKey::DelayedAck(name) => {
                 let Some(i) = self.ifaces.get_mut(&name) else {
                     return;
@@ -1630,6 +1756,7 @@ impl Instance {
                     None => {}
                 }
             }
+            TimerKey::Deferred => self.process_deferred(),
             TimerKey::Sweep => {
                 self.sweep();
                 if self.router_id.is_some() {
@@ -1648,21 +1775,6 @@ impl Instance {
         let delay = i.cfg.transmit_delay;
         let area = i.area;
         let mut pending = false;
-        if n.state == NbrState::ExStart || (n.state == NbrState::Exchange && n.dd.master) {
-            if let Some(dd) = n.dd.last_tx.clone() {
-                self.send(name, dst, Body::DbDesc(dd));
-                pending = true;
-            }
-        }
-        let n = &self.ifaces[name].nbrs[&rid];
-        if matches!(n.state, NbrState::Exchange | NbrState::Loading) && !n.lsr_sent.is_empty() {
-            let req = LsRequest {
-                entries: n.lsr_sent.clone(),
-            };
-            self.send(name, dst, Body::LsRequest(req));
-            pending = true;
-        }
-        let n = &self.ifaces[name].nbrs[&rid];
         if n.state >= NbrState::Exchange && !n.rxmt.is_empty() {
             let lsas: Vec<Lsa> = n
                 .rxmt
@@ -1684,6 +1796,37 @@ impl Instance {
         if pending {
             self.arm_rxmt(name, rid);
         }
+    }
+
+    /// The exchange timer fired: the last DD again while we drive the exchange, and the
+    /// LS Requests still unanswered.
+    fn retransmit_exchange(&mut self, name: &str, rid: RouterId) {
+        let Some(i) = self.ifaces.get(name) else {
+            return;
+        };
+        let Some(n) = i.nbrs.get(&rid) else { return };
+        if !Self::exchange_pending(n) {
+            return;
+        }
+        let dst = i.nbr_dst(n);
+        if n.state == NbrState::ExStart || (n.state == NbrState::Exchange && n.dd.master) {
+            if let Some(dd) = n.dd.last_tx.clone() {
+                self.counters.exchange_retransmitted += 1;
+                self.send(name, dst, Body::DbDesc(dd));
+            }
+        }
+        let n = &self.ifaces[name].nbrs[&rid];
+        let entries: Vec<LsaKey> = n
+            .lsr_sent
+            .iter()
+            .filter(|k| n.dd.requests.contains_key(k))
+            .copied()
+            .collect();
+        if matches!(n.state, NbrState::Exchange | NbrState::Loading) && !entries.is_empty() {
+            self.counters.exchange_retransmitted += 1;
+            self.send(name, dst, Body::LsRequest(LsRequest { entries }));
+        }
+        self.arm_exchange(name, rid);
     }
 
     // ----- the link-state database and our own LSAs -----------------------------------------
@@ -1746,14 +1889,20 @@ impl Instance {
         let Some(rid) = self.router_id else { return d };
         let areas = self.active_areas();
         let abr = areas.len() > 1;
-        // AS-external LSAs need an area that carries them (stub areas do not, 3.6).
-        let externals = if areas.iter().any(|&a| !self.area_stub(a)) {
-            self.external_lsas()
+        let redistributed = self.external_lsas();
+        // AS-external LSAs need an area that carries them (not stub or NSSA, 3.6): our
+        // redistributed routes, and as an NSSA translator the NSSAs' type-7s.
+        let normal = areas.iter().any(|&a| !self.area_stub(a));
+        let mut type5 = if normal {
+            redistributed.clone()
         } else {
             vec![]
         };
-        let asbr = !externals.is_empty();
-        for (lsid, body) in externals {
+        if normal && abr {
+            type5.extend(self.translated_type5(&areas, &redistributed));
+        }
+        let asbr5 = !type5.is_empty();
+        for (lsid, body) in type5 {
             let key = LsaKey {
                 ls_type: LSA_EXTERNAL,
                 lsid,
@@ -1763,9 +1912,26 @@ impl Instance {
         }
         for &area in &areas {
             let stub = self.area_stub(area);
+            let nssa = self.area_nssa(area);
+            let cfg = self.areas.get(&area).cloned().unwrap_or_default();
             let opts = area_options(stub);
             let ifs = self.orig_ifaces(area);
-            let body = router_lsa_body(&ifs, abr, asbr && !stub);
+            let type7 = if nssa {
+                self.type7_lsas(rid, area, abr, &cfg, &redistributed)
+            } else {
+                vec![]
+            };
+            // E: an ASBR as seen from this area: type-5s outside, any type-7 (the default
+            // included: routers only use externals from ASBRs, 16.4 (3)) in an NSSA.
+            let asbr = if nssa {
+                !type7.is_empty()
+            } else {
+                asbr5 && !stub
+            };
+            let mut body = router_lsa_body(&ifs, abr, asbr);
+            if nssa && abr && cfg.nssa_translator == NssaTranslator::Always {
+                body.flags |= router_flags::NT;
+            }
             let key = LsaKey {
                 ls_type: LSA_ROUTER,
                 lsid: rid,
@@ -1782,22 +1948,25 @@ impl Instance {
                     d.insert((Scope::Area(area), key), (opts, LsaBody::Network(n)));
                 }
             }
+            for (key, opts, body) in type7 {
+                d.insert((Scope::Area(area), key), (opts, LsaBody::External(body)));
+            }
         }
         if abr {
             let kinds: Vec<AreaKind> = areas
                 .iter()
-                .map(|&a| AreaKind {
-                    area: a,
-                    stub: self.area_stub(a),
-                    no_summary: self.areas.get(&a).is_some_and(|c| c.no_summary),
+                .map(|&a| {
+                    let c = self.areas.get(&a).cloned().unwrap_or_default();
+                    AreaKind {
+                        area: a,
+                        stub: c.stub || c.nssa,
+                        nssa: c.nssa,
+                        no_summary: c.no_summary,
+                        default_cost: c.default_cost,
+                    }
                 })
                 .collect();
-            let default_cost = self
-                .areas
-                .values()
-                .find(|a| a.stub || a.nssa)
-                .map_or(1, |a| a.default_cost);
-            for (area, specs) in abr_summaries(&self.table, &kinds, default_cost) {
+            for (area, specs) in abr_summaries(&self.table, &kinds) {
                 let opts = area_options(self.area_stub(area));
                 for s in specs {
                     let key = LsaKey {
@@ -1815,6 +1984,106 @@ impl Instance {
             }
         }
         d
+    }
+
+    /// Our type-7 LSAs in an NSSA (RFC 3101 2.4, 2.7): the redistributed routes, with the
+    /// P-bit and one of our addresses in the NSSA as forwarding address unless we are a
+    /// border router (which announces them as type-5 itself); as a border router, the
+    /// type-7 default unless the NSSA is no-summary (which gets a type-3 default).
+    fn type7_lsas(
+        &self,
+        rid: RouterId,
+        area: AreaId,
+        abr: bool,
+        cfg: &AreaConfig,
+        redistributed: &[(Ipv4Addr, ExternalLsa)],
+    ) -> Vec<(LsaKey, u8, ExternalLsa)> {
+        let key = |lsid| LsaKey {
+            ls_type: LSA_NSSA,
+            lsid,
+            adv_router: rid,
+        };
+        let fwd = self.nssa_forwarding_address(area);
+        let mut v = Vec::new();
+        for (lsid, e) in redistributed {
+            let mut body = e.clone();
+            let opts = match fwd {
+                Some(f) if !abr => {
+                    body.forwarding = f;
+                    options::NP
+                }
+                _ => 0,
+            };
+            v.push((key(*lsid), opts, body));
+        }
+        if abr && !cfg.no_summary {
+            v.retain(|(k, _, _)| !k.lsid.is_unspecified());
+            v.push((
+                key(Ipv4Addr::UNSPECIFIED),
+                0,
+                nssa_default(cfg.default_cost),
+            ));
+        }
+        v
+    }
+
+    /// The forwarding address of our P-bit type-7 LSAs in an NSSA (RFC 3101 2.3): a passive
+    /// interface's address (a loopback stays up whatever link fails), else an active one.
+    fn nssa_forwarding_address(&self, area: AreaId) -> Option<Ipv4Addr> {
+        let up = || {
+            self.ifaces
+                .values()
+                .filter(move |i| i.area == area && i.state != IfState::Down)
+        };
+        up().filter(|i| i.cfg.passive)
+            .chain(up().filter(|i| !i.cfg.passive))
+            .find_map(|i| i.addr.map(|a| a.addr()))
+    }
+
+    /// As an NSSA border router: the type-5 LSAs translating the type-7s of each NSSA we
+    /// are the translator of (RFC 3101 3.1, 3.2). Prefixes we announce ourselves are left
+    /// out; link state IDs avoid those of `ours`.
+    fn translated_type5(
+        &self,
+        areas: &BTreeSet<AreaId>,
+        ours: &[(Ipv4Addr, ExternalLsa)],
+    ) -> Vec<(Ipv4Addr, ExternalLsa)> {
+        let Some(rid) = self.router_id else {
+            return vec![];
+        };
+        let mut used: BTreeSet<Ipv4Addr> = ours.iter().map(|(l, _)| *l).collect();
+        let our_prefixes: BTreeSet<Ipv4Net> = ours
+            .iter()
+            .filter_map(|(l, e)| Ipv4Net::with_netmask(*l, e.mask).ok().map(|p| p.trunc()))
+            .collect();
+        let mut chosen: BTreeMap<Ipv4Net, ExternalLsa> = BTreeMap::new();
+        for &a in areas.iter().filter(|&&a| self.area_nssa(a)) {
+            let always = self
+                .areas
+                .get(&a)
+                .is_some_and(|c| c.nssa_translator == NssaTranslator::Always);
+            let lsas: Vec<&Lsa> = self.lsdb.area(a).map(|(_, e)| &*e.lsa).collect();
+            if !nssa_translator(rid, a, always, &self.table, &lsas) {
+                continue;
+            }
+            for (p, e) in nssa_translations(rid, a, &self.table, &lsas) {
+                if !our_prefixes.contains(&p) {
+                    chosen.entry(p).or_insert(e);
+                }
+            }
+        }
+        let mut v = Vec::new();
+        for (p, e) in chosen {
+            let lsid = if used.insert(p.addr()) {
+                p.addr()
+            } else if p.prefix_len() < 32 && used.insert(p.broadcast()) {
+                p.broadcast()
+            } else {
+                continue;
+            };
+            v.push((lsid, e));
+        }
+        v
     }
 
     /// The AS-external LSAs (link state ID, body) for the redistributed routes whose

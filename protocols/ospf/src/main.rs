@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use oxr_ospf::api::{self, OspfShow, Request};
-use oxr_ospf::config::{OspfConfig, OspfSchema};
+use oxr_ospf::config::{effective_config, OspfConfig, OspfSchema};
 use oxr_ospf::instance::{IfaceInfo, Input, Instance, Output, TimerKey};
 use oxr_ospf::io::{OspfIo, RxPacket};
 use oxr_ospf::rib::{self, EndOfRibGate};
@@ -36,43 +36,22 @@ struct Args {
 
 /// Where the configuration comes from: oxr-routerd, or with `--config FILE` the router TOML
 /// validated whole by the SDK's loader (which knows `protocols.ospf` once [`OspfSchema`] is
-/// registered).
-/// `router_id` is `router.router-id` of the file, used when the OSPF section names none.
+/// registered). Both deliver the `[router]` section beside ours: its `router-id` applies
+/// when the OSPF section names none.
 struct ConfigSource {
     watcher: ConfigWatcher<Option<OspfConfig>>,
-    router_id: Option<std::net::Ipv4Addr>,
 }
 
 impl ConfigSource {
     async fn next(&mut self) -> Option<OspfConfig> {
         loop {
             let u = self.watcher.next().await?;
-            match &u.section {
-                Some(c) if !c.validate().is_empty() => {
-                    tracing::error!(errors = ?c.validate(), "invalid ospf section ignored");
-                }
-                s => {
-                    let mut s = s.clone();
-                    if let Some(c) = &mut s {
-                        c.router_id = c.router_id.or(self.router_id);
-                    }
-                    return s;
-                }
+            match effective_config(u.section.as_ref(), &u.router) {
+                Ok(c) => return c,
+                Err(errors) => tracing::error!(?errors, "invalid ospf section ignored"),
             }
         }
     }
-}
-
-/// `router.router-id` of the router TOML given with `--config` (routerd does not deliver
-/// the router section, so it only applies to `--config`).
-fn file_router_id(path: Option<&std::path::Path>) -> Option<std::net::Ipv4Addr> {
-    let text = std::fs::read_to_string(path?).ok()?;
-    let cfg = oxr_config::parse_and_validate_with(
-        &text,
-        &oxr_config::Registry::global().accept_unregistered(),
-    )
-    .ok()?;
-    cfg.router.router_id
 }
 
 /// Timers of the instance, earliest first.
@@ -252,7 +231,6 @@ async fn main() -> anyhow::Result<()> {
     let rt = Runtime::new("ospf", args.common.clone())?;
     let config = ConfigSource {
         watcher: rt.config()?,
-        router_id: file_router_id(args.common.config.as_deref()),
     };
     let rib = rt.rib_publisher(rib::hello());
     let ifs = rt.interfaces();

@@ -1,12 +1,13 @@
 //! The OSPF routing table (RFC 2328 16): intra-area routes from each area's shortest-path
 //! tree (16.1), inter-area routes from summary-LSAs (16.2), AS-external routes (16.4, and
-//! NSSA type-7 routes inside their NSSA, RFC 3101), and what an area border router
-//! summarises into each area (12.4.3).
+//! NSSA type-7 routes inside their NSSA, RFC 3101 2.5), what an area border router
+//! summarises into each area (12.4.3), and an NSSA border router's translator election and
+//! type-7 to type-5 translations (RFC 3101 3.1, 3.2).
 //!
 //! Not done: transit areas (16.3, only needed with virtual links, which oxr-ospf does not
-//! support), area address ranges (aggregation at the ABR), NSSA 7-to-5 translation, and the
-//! RFC1583Compatibility-off preference rules of 16.4.1 (the cheapest ASBR path wins,
-//! intra-area before inter-area).
+//! support), area address ranges (aggregation at the ABR, also of translated type-7s), the
+//! translator's TranslatorStabilityInterval, and the RFC1583Compatibility-off preference
+//! rules of 16.4.1 (the cheapest ASBR path wins, intra-area before inter-area).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -16,7 +17,8 @@ use serde::Serialize;
 
 use crate::consts::LS_INFINITY;
 use crate::packet::lsa::{
-    router_flags, LinkType, LSA_EXTERNAL, LSA_NSSA, LSA_SUMMARY_ASBR, LSA_SUMMARY_NET,
+    options, router_flags, ExternalLsa, LinkType, LSA_EXTERNAL, LSA_NSSA, LSA_ROUTER,
+    LSA_SUMMARY_ASBR, LSA_SUMMARY_NET,
 };
 use crate::packet::{Lsa, LsaBody};
 use crate::spf::{spf, LocalIface, NextHop, SpfTree, VertexId};
@@ -414,11 +416,19 @@ pub fn compute<'a>(
         }
         inter_area_routes(&mut table, router_id, a.area, &a.lsas);
     }
+    // A border router installs a type-7 default only with the P-bit (RFC 3101 2.4): not
+    // the P-bit-clear defaults of the NSSA's other border routers.
     let nssa_lsas = areas
         .iter()
         .filter(|a| a.nssa)
         .flat_map(|a| a.lsas.iter().copied())
-        .filter(|l| l.header.ls_type == LSA_NSSA);
+        .filter(|l| l.header.ls_type == LSA_NSSA)
+        .filter(move |l| {
+            !(abr
+                && l.header.options & options::NP == 0
+                && l.header.lsid.is_unspecified()
+                && matches!(&l.body, LsaBody::External(e) if e.mask.is_unspecified()))
+        });
     external_routes(
         &mut table,
         router_id,
@@ -432,10 +442,14 @@ pub fn compute<'a>(
 pub struct AreaKind {
     /// Area ID.
     pub area: AreaId,
-    /// Stub or NSSA: no type 4/5 into it, a default summary instead.
+    /// Stub or NSSA: no type 4/5 into it.
     pub stub: bool,
+    /// NSSA: the default comes as a type-7 LSA ([`nssa_default`]), except with no-summary.
+    pub nssa: bool,
     /// Totally stubby (no-summary): only the default summary.
     pub no_summary: bool,
+    /// Cost of the default announced into a stub area or NSSA.
+    pub default_cost: u32,
 }
 
 /// A summary-LSA an ABR should originate into an area.
@@ -451,13 +465,12 @@ pub struct SummarySpec {
     pub metric: u32,
 }
 
-/// What an ABR summarises into each attached area (12.4.3), given the routing table.
-/// `stub_default_cost` is the cost of the default summary into stub areas.
-/// Not an ABR (fewer than two areas): nothing.
+/// What an ABR summarises into each attached area (12.4.3), given the routing table: a
+/// default summary into stub areas and no-summary NSSAs (RFC 3101 2.7; a plain NSSA gets a
+/// type-7 default instead). Not an ABR (fewer than two areas): nothing.
 pub fn abr_summaries(
     table: &RoutingTable,
     areas: &[AreaKind],
-    stub_default_cost: u32,
 ) -> BTreeMap<AreaId, Vec<SummarySpec>> {
     let mut out = BTreeMap::new();
     if areas.len() < 2 {
@@ -465,12 +478,12 @@ pub fn abr_summaries(
     }
     for a in areas {
         let mut v = Vec::new();
-        if a.stub {
+        if a.stub && (!a.nssa || a.no_summary) {
             v.push(SummarySpec {
                 ls_type: LSA_SUMMARY_NET,
                 lsid: Ipv4Addr::UNSPECIFIED,
                 mask: Ipv4Addr::UNSPECIFIED,
-                metric: stub_default_cost,
+                metric: a.default_cost,
             });
         }
         if !a.no_summary {
@@ -491,9 +504,16 @@ pub fn abr_summaries(
                 }
             }
             if !a.stub {
+                // ASBRs inside stub areas or NSSAs are not summarised: their externals do
+                // not leave the area (an NSSA's leave translated, from the translator).
+                let ext_area = |x: &AreaId| areas.iter().any(|k| k.area == *x && !k.stub);
                 let mut asbrs: BTreeMap<RouterId, u32> = BTreeMap::new();
                 for ((area, rid), rr) in &table.routers {
-                    if rr.asbr && *area != a.area && rr.path_type == PathType::IntraArea {
+                    if rr.asbr
+                        && *area != a.area
+                        && ext_area(area)
+                        && rr.path_type == PathType::IntraArea
+                    {
                         let c = asbrs.entry(*rid).or_insert(rr.cost);
                         *c = (*c).min(rr.cost);
                     }
@@ -508,6 +528,113 @@ pub fn abr_summaries(
         }
         v.sort_unstable();
         out.insert(a.area, v);
+    }
+    out
+}
+
+/// The type-7 default an NSSA border router announces into a (summary-receiving) NSSA
+/// (RFC 3101 2.7): type 1 metric `cost`, P-bit clear so no translator exports it, no
+/// forwarding address.
+pub fn nssa_default(cost: u32) -> ExternalLsa {
+    ExternalLsa {
+        mask: Ipv4Addr::UNSPECIFIED,
+        type2: false,
+        metric: cost.min(LS_INFINITY - 1),
+        forwarding: Ipv4Addr::UNSPECIFIED,
+        tag: 0,
+        tos: vec![],
+    }
+}
+
+/// RFC 3101 3.1: whether this NSSA border router translates the NSSA's type-7 LSAs. With
+/// `always` it does. Otherwise it is elected when no other reachable border router of the
+/// NSSA translates unconditionally (Nt bit) and its router ID is the highest of them all.
+/// `lsas` are the NSSA's LSAs, `table` the routing table (reachability of the NSSA's border
+/// routers comes from its intra-area router routes).
+pub fn nssa_translator(
+    router_id: RouterId,
+    area: AreaId,
+    always: bool,
+    table: &RoutingTable,
+    lsas: &[&Lsa],
+) -> bool {
+    if always {
+        return true;
+    }
+    for l in lsas {
+        let h = &l.header;
+        let LsaBody::Router(r) = &l.body else {
+            continue;
+        };
+        if h.ls_type != LSA_ROUTER || h.is_maxage() || h.adv_router == router_id {
+            continue;
+        }
+        // A border router of the NSSA that we can reach inside it.
+        let reachable = table
+            .routers
+            .get(&(area, h.adv_router))
+            .is_some_and(|rr| rr.path_type == PathType::IntraArea);
+        if r.flags & router_flags::B == 0 || !reachable {
+            continue;
+        }
+        if r.flags & router_flags::NT != 0 || h.adv_router > router_id {
+            return false;
+        }
+    }
+    true
+}
+
+/// RFC 3101 3.2: the AS-external LSAs (prefix, body) a translator originates for an NSSA's
+/// type-7 LSAs: those with the P-bit and a forwarding address, from an ASBR reachable in
+/// the NSSA, one per prefix (the preferred one: type 1 before type 2, then the lower
+/// metric, then the higher forwarding address as a tie-break). Ours are left out (we
+/// originate those type-5s directly).
+pub fn nssa_translations(
+    router_id: RouterId,
+    area: AreaId,
+    table: &RoutingTable,
+    lsas: &[&Lsa],
+) -> BTreeMap<Ipv4Net, ExternalLsa> {
+    let mut out: BTreeMap<Ipv4Net, ExternalLsa> = BTreeMap::new();
+    for l in lsas {
+        let h = &l.header;
+        let LsaBody::External(e) = &l.body else {
+            continue;
+        };
+        if h.ls_type != LSA_NSSA
+            || h.is_maxage()
+            || h.adv_router == router_id
+            || h.options & options::NP == 0
+            || e.forwarding.is_unspecified()
+            || e.metric >= LS_INFINITY
+        {
+            continue;
+        }
+        let reachable = table
+            .routers
+            .get(&(area, h.adv_router))
+            .is_some_and(|rr| rr.asbr && rr.path_type == PathType::IntraArea);
+        let Some(p) = prefix(h.lsid, e.mask) else {
+            continue;
+        };
+        if !reachable {
+            continue;
+        }
+        let rank = |x: &ExternalLsa| (x.type2, x.metric, std::cmp::Reverse(x.forwarding));
+        let new = ExternalLsa {
+            mask: e.mask,
+            type2: e.type2,
+            metric: e.metric,
+            forwarding: e.forwarding,
+            tag: e.tag,
+            tos: vec![],
+        };
+        match out.get(&p) {
+            Some(old) if rank(old) <= rank(&new) => {}
+            _ => {
+                out.insert(p, new);
+            }
+        }
     }
     out
 }

@@ -7,7 +7,7 @@ mod sim;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use oxr_ospf::instance::{ALL_D_ROUTERS, ALL_SPF_ROUTERS};
+use oxr_ospf::instance::{Input, ALL_D_ROUTERS, ALL_SPF_ROUTERS};
 use oxr_ospf::interface::IfState;
 use oxr_ospf::neighbor::NbrState;
 use oxr_ospf::packet::lsa::LSA_NETWORK;
@@ -634,4 +634,121 @@ fn redistributed_static_routes_become_external_routes_on_the_neighbor() {
         panic!("router LSA expected")
     };
     assert_eq!(rl.flags & router_flags::E, 0);
+}
+
+/// An ABR's router LSAs of two areas share one key (type 1, its router ID twice). A new
+/// instance in one area must not take the other area's instance off the retransmission
+/// lists there: a lost flood into area 1 is still retransmitted after the ABR re-originates
+/// its area-0 router LSA (the regression fixed by scoping `remove_from_rxmt`).
+#[test]
+fn abr_retransmits_an_area_lsa_after_reoriginating_the_same_key_in_another_area() {
+    use oxr_ospf::packet::lsa::{LsaBody, LSA_ROUTER};
+    let p2p = "type = \"point-to-point\"\nhello-interval = 1\ndead-interval = 4\nretransmit-interval = 2\n";
+    let r2_cfg = |c12: u16, c23: u16| {
+        format!(
+            "router-id = \"2.2.2.2\"\n[areas.\"0.0.0.0\"]\n[areas.\"0.0.0.1\"]\n\
+             [interfaces.e12]\narea = \"0.0.0.0\"\ncost = {c12}\n{p2p}\
+             [interfaces.e23]\narea = \"0.0.0.1\"\ncost = {c23}\n{p2p}"
+        )
+    };
+    let mut sim = Sim::new();
+    let r1 = sim.router(
+        "r1",
+        &config("1.1.1.1", &[("e12", "type = \"point-to-point\"")]),
+    );
+    let r2 = sim.router("r2", &r2_cfg(10, 10));
+    let r3 = sim.router(
+        "r3",
+        &format!("router-id = \"3.3.3.3\"\n[areas.\"0.0.0.1\"]\n[interfaces.e23]\narea = \"0.0.0.1\"\n{p2p}"),
+    );
+    sim.iface(r1, "lo", "1.1.1.1/32", true);
+    sim.iface(r1, "e12", "10.0.12.1/30", true);
+    sim.iface(r2, "e12", "10.0.12.2/30", true);
+    sim.iface(r2, "e23", "10.0.23.1/30", true);
+    sim.iface(r3, "e23", "10.0.23.2/30", true);
+    sim.link(&[(r1, "e12"), (r2, "e12")]);
+    sim.link(&[(r2, "e23"), (r3, "e23")]);
+    // Long enough for every LSA throttle to be back in quiet (5 s hold-down).
+    sim.run_until(20_000);
+    assert_eq!(state_of(&sim, r3, "2.2.2.2"), Some(NbrState::Full));
+    let r2_router_lsa = |sim: &Sim, r: usize| {
+        sim.routers[r]
+            .inst
+            .database(Some(LSA_ROUTER), Some(ip("2.2.2.2")))
+            .into_iter()
+            .find(|l| l.area == Some(ip("0.0.0.1")))
+            .map(|l| {
+                let LsaBody::Router(b) = &l.body else {
+                    panic!("router LSA")
+                };
+                (l.header.seq, b.links.iter().map(|l| l.metric).max())
+            })
+    };
+    // r2's LS Updates into area 1 are lost while its area-1 router LSA changes (e23's
+    // cost), then its area-0 router LSA changes too (e12's cost).
+    sim.drop = Some(Box::new(move |r, ifname, bytes| {
+        r == r2 && ifname == "e23" && bytes.get(1) == Some(&4)
+    }));
+    sim.input(
+        r2,
+        Input::Config(Some(toml::from_str(&r2_cfg(10, 30)).unwrap())),
+    );
+    sim.run_for(100);
+    sim.input(
+        r2,
+        Input::Config(Some(toml::from_str(&r2_cfg(40, 30)).unwrap())),
+    );
+    sim.run_for(100);
+    sim.drop = None;
+    let own = r2_router_lsa(&sim, r2).unwrap();
+    assert_eq!(own.1, Some(30));
+    assert_ne!(r2_router_lsa(&sim, r3), Some(own), "the flood was not lost");
+    // The retransmission (RxmtInterval 2 s) brings r3 the area-1 instance.
+    sim.run_for(3_000);
+    assert_eq!(r2_router_lsa(&sim, r3), Some(own));
+    assert!(sim.routers[r2].inst.counters().lsa_retransmitted >= 1);
+}
+
+/// 13 (5a): a newer instance arriving within MinLSArrival of the previous one is not lost
+/// until the sender's retransmission (RxmtInterval) but processed when MinLSArrival ends.
+#[test]
+fn an_instance_within_min_ls_arrival_is_installed_when_it_ends() {
+    use oxr_ospf::packet::lsa::{LsaBody, LSA_EXTERNAL};
+    let p2p = "type = \"point-to-point\"\ncost = 10\n";
+    // No LSA-generation throttle at r1: two instances 5 ms apart.
+    let r1_cfg = |metric: u32| {
+        format!(
+            "{}[throttle.lsa]\ninitial-delay = 0\nshort-delay = 0\nlong-delay = 0\n\
+             hold-down = 1000\ntime-to-learn = 100\n\
+             [redistribute.static]\nmetric = {metric}\n",
+            config("1.1.1.1", &[("eth0", p2p)])
+        )
+    };
+    let mut sim = Sim::new();
+    let a = sim.router("r1", &r1_cfg(20));
+    let b = sim.router("r2", &config("2.2.2.2", &[("eth0", p2p)]));
+    sim.iface(a, "lo", "1.1.1.1/32", true);
+    sim.iface(b, "lo", "2.2.2.2/32", true);
+    sim.iface(a, "eth0", "10.0.12.1/30", true);
+    sim.iface(b, "eth0", "10.0.12.2/30", true);
+    sim.link(&[(a, "eth0"), (b, "eth0")]);
+    sim.run_until(10_000);
+    redistribute(&mut sim, a, &[("static", "192.0.2.0/24")], &[]);
+    sim.run_for(5);
+    sim.input(a, Input::Config(Some(toml::from_str(&r1_cfg(30)).unwrap())));
+    let metric_at_r2 = |sim: &Sim| {
+        sim.routers[b]
+            .inst
+            .database(Some(LSA_EXTERNAL), None)
+            .iter()
+            .find_map(|l| match &l.body {
+                LsaBody::External(e) => Some(e.metric),
+                _ => None,
+            })
+    };
+    // MinLSArrival (25 ms) later, well before the 2 s RxmtInterval.
+    sim.run_for(100);
+    assert_eq!(metric_at_r2(&sim), Some(30));
+    assert!(sim.routers[b].inst.counters().lsa_deferred >= 1);
+    assert_eq!(sim.routers[a].inst.counters().lsa_retransmitted, 0);
 }

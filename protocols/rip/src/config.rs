@@ -19,6 +19,8 @@
 
 use std::collections::BTreeMap;
 
+use oxr_config::{ConfigError, ConfigPath, ProtocolSchema};
+use oxr_sdk::{SectionConfig, SectionError, SectionSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -147,23 +149,11 @@ fn one_twenty() -> u32 {
     120
 }
 
-/// A semantic error: path inside the section, and reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SectionError {
-    pub path: String,
-    pub reason: String,
-}
-
 impl RipConfig {
     /// Semantic checks beyond deserialization.
     pub fn validate(&self) -> Vec<SectionError> {
         let mut errs = Vec::new();
-        let mut err = |path: String, reason: &str| {
-            errs.push(SectionError {
-                path,
-                reason: reason.to_string(),
-            })
-        };
+        let mut err = |path: String, reason: &str| errs.push(SectionError::new(path, reason));
         for (name, i) in &self.interfaces {
             if i.cost == 0 || i.cost >= INFINITY {
                 err(format!("interfaces.{name}.cost"), "must be 1-15");
@@ -194,41 +184,29 @@ impl RipConfig {
     }
 }
 
-/// Registers `protocols.rip` with oxr-config (and through it with oxr-routerd and oxrsh).
+impl SectionConfig for RipConfig {
+    fn check(&self) -> Vec<SectionError> {
+        self.validate()
+    }
+}
+
+/// `protocols.rip` for a registry that compiles RIP in (oxr-routerd's).
 pub struct RipSchema;
 
-impl oxr_config::ProtocolSchema for RipSchema {
+const SCHEMA: SectionSchema<RipConfig> = SectionSchema::new("rip");
+
+impl ProtocolSchema for RipSchema {
     fn name(&self) -> &'static str {
         "rip"
     }
-
-    fn validate(
-        &self,
-        value: &toml::Value,
-        at: &oxr_config::ConfigPath,
-    ) -> Vec<oxr_config::ConfigError> {
-        let cfg = match oxr_config::deserialize_at::<RipConfig>(value, at) {
-            Ok(c) => c,
-            Err(e) => return vec![e],
-        };
-        cfg.validate()
-            .into_iter()
-            .map(|e| oxr_config::ConfigError {
-                path: match oxr_config::ConfigPath::parse(&e.path) {
-                    Ok(rel) => oxr_config::ConfigPath([at.0.clone(), rel.0].concat()).to_string(),
-                    Err(_) => format!("{at}.{}", e.path),
-                },
-                reason: e.reason,
-            })
-            .collect()
+    fn validate(&self, v: &toml::Value, at: &ConfigPath) -> Vec<ConfigError> {
+        SCHEMA.validate(v, at)
     }
-
     fn json_schema(&self) -> serde_json::Value {
-        oxr_config::schema_of::<RipConfig>()
+        SCHEMA.json_schema()
     }
-
-    fn section_json(&self, value: &toml::Value) -> serde_json::Value {
-        oxr_config::section_json_of::<RipConfig>(value)
+    fn section_json(&self, v: &toml::Value) -> serde_json::Value {
+        SCHEMA.section_json(v)
     }
 }
 

@@ -6,11 +6,9 @@
 //! - [`config`]: the `protocols.rip` section and its schema ([`config::RipSchema`]).
 //! - [`rib`]: routes to the RIB (protocol "rip", distance 120).
 //! - [`api`]: `show rip routes|neighbors|interfaces` and metrics.
-//! - [`io`]: UDP port 520 sockets, one per interface (the only I/O).
 
 pub mod api;
 pub mod config;
 pub mod instance;
-pub mod io;
 pub mod packet;
 pub mod rib;

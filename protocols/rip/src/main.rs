@@ -4,29 +4,29 @@
 //!   routerd.sock / --config FILE --(rip section)-----+
 //!   fea.sock (InterfaceWatcher) --(interfaces)-------+
 //!   rib.sock (RedistributionWatcher) --(routes)------+--> event loop: Instance::handle(now, input)
-//!   UDP 520 sockets (io.rs readers) --(packets)------+        |
-//!   timer wheel (earliest deadline sleep) -----------+        +--> io.rs: send
+//!   UDP 520 sockets (UdpPerInterface) --(packets)----+        |
+//!   Timers (instance timers, end-of-RIB) ------------+        +--> UdpPerInterface: send
 //!   rip.sock show/metrics (api.rs) --(requests)------+        +--> rib.rs: RibPublisher -> rib.sock
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use ipnet::IpNet;
 use oxr_rip::api::{self, Request, RipShow};
-use oxr_rip::config::{RipConfig, RipSchema};
+use oxr_rip::config::RipConfig;
 use oxr_rip::instance::{IfaceState, Input, Instance, Output, TimerKey};
-use oxr_rip::io::{RipIo, RxPacket};
+use oxr_rip::packet::{RIP_GROUP, RIP_PORT};
 use oxr_rip::rib;
 use oxr_sdk::rib_client::RedistributionEvent;
+use oxr_sdk::sockets::UdpPerInterface;
 use oxr_sdk::{
     CommonArgs, ConfigWatcher, InterfaceEvent, InterfaceWatcher, RedistributionWatcher,
-    RibPublisher, Runtime,
+    RibPublisher, Runtime, Timers,
 };
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// The RIPv2 process of an oxr virtual router.
 #[derive(Debug, Parser)]
@@ -56,18 +56,23 @@ fn iface_state(i: &oxr_sdk::Interface) -> IfaceState {
     }
 }
 
+/// The loop's deadlines: the instance's timers, and when to send end-of-RIB.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Rip(TimerKey),
+    EndOfRib,
+}
+
 struct Loop {
     inst: Instance,
-    io: RipIo,
-    timers: BTreeMap<TimerKey, u64>,
+    io: UdpPerInterface,
+    timers: Timers<Due>,
     rib: RibPublisher,
-    start: Instant,
-    eor_at: Option<u64>,
 }
 
 impl Loop {
     fn now(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.timers.now()
     }
 
     fn input(&mut self, input: Input) {
@@ -77,45 +82,20 @@ impl Loop {
         for o in &outs {
             match o {
                 Output::Send { ifname, dst, data } => self.io.send(ifname, *dst, data),
-                Output::Timer { key, at: Some(at) } => {
-                    self.timers.insert(key.clone(), *at);
-                }
-                Output::Timer { key, at: None } => {
-                    self.timers.remove(key);
-                }
+                Output::Timer { key, at } => self.timers.set(Due::Rip(key.clone()), *at),
                 Output::RouteAdd { .. } | Output::RouteWithdraw { .. } => {
                     rib::apply(&mut self.rib, o);
                 }
                 Output::Log(l) => tracing::info!("{l}"),
             }
         }
-        if self.eor_at.is_some_and(|t| t <= now) {
-            self.eor_at = None;
-            self.rib.end_of_rib();
-        }
     }
 
-    /// One socket per active RIP interface.
+    /// One socket per active RIP interface (port 520, member of 224.0.0.9 there).
     fn sync_sockets(&mut self) {
-        let want: BTreeMap<String, u32> = self
-            .inst
-            .ifaces
-            .iter()
-            .filter(|(_, i)| i.active())
-            .map(|(n, i)| (n.clone(), i.state.ifindex))
-            .collect();
-        for n in self.io.open_names() {
-            if !want.contains_key(&n) {
-                self.io.close(&n);
-            }
-        }
-        for (n, ifindex) in want {
-            if !self.io.is_open(&n) {
-                if let Err(e) = self.io.open(&n, ifindex) {
-                    tracing::error!(ifname = %n, error = %e, "cannot open RIP socket");
-                }
-            }
-        }
+        let active = self.inst.ifaces.iter().filter(|(_, i)| i.active());
+        let want = active.map(|(n, i)| (n.clone(), i.state.ifindex));
+        self.io.sync(want.collect::<Vec<_>>());
     }
 }
 
@@ -152,28 +132,19 @@ async fn event_loop(
     rib: RibPublisher,
     mut requests: mpsc::Receiver<Request>,
 ) -> anyhow::Result<()> {
-    let (pkt_tx, mut pkts) = mpsc::channel::<RxPacket>(4096);
     let seq_base = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
-    let start = Instant::now();
     let mut l = Loop {
         inst: Instance::new(seq_base),
-        io: RipIo::new(pkt_tx),
-        timers: BTreeMap::new(),
+        io: UdpPerInterface::new(RIP_PORT, vec![RIP_GROUP]),
+        timers: Timers::new(),
         rib,
-        start,
-        eor_at: None,
     };
     let mut redist: Option<RedistributionWatcher> = None;
     let mut redist_protos = BTreeSet::new();
     let mut configured = false;
     loop {
-        let next = l.timers.values().min().copied();
-        let next = next.into_iter().chain(l.eor_at).min();
-        let deadline = next.map_or(start + Duration::from_secs(3600), |at| {
-            start + Duration::from_millis(at)
-        });
         tokio::select! {
             u = config.next() => {
                 let Some(u) = u else { anyhow::bail!("config watcher ended") };
@@ -198,7 +169,8 @@ async fn event_loop(
                 }
                 if !configured {
                     configured = true;
-                    l.eor_at = Some(l.now() + END_OF_RIB_AFTER_MS);
+                    let at = l.now() + END_OF_RIB_AFTER_MS;
+                    l.timers.set(Due::EndOfRib, Some(at));
                 }
                 tracing::info!(configured = c.is_some(), "rip configuration");
                 l.input(Input::Config(c));
@@ -210,21 +182,11 @@ async fn event_loop(
             },
             Some(ev) = async { match redist.as_mut() { Some(r) => r.next().await, None => None } },
                 if redist.is_some() => l.input(redist_input(ev)),
-            Some(p) = pkts.recv() => l.input(Input::Packet { ifname: p.ifname, src: p.src, data: p.data }),
-            _ = tokio::time::sleep_until(deadline) => {
-                let now = l.now();
-                let due: Vec<TimerKey> = l.timers.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
-                for k in &due {
-                    l.timers.remove(k);
-                }
-                for k in due {
-                    l.input(Input::Timer(k));
-                }
-                if l.eor_at.is_some_and(|t| t <= now) {
-                    l.eor_at = None;
-                    l.rib.end_of_rib();
-                }
-            }
+            Some(p) = l.io.recv() => l.input(Input::Packet { ifname: p.ifname, src: p.src, data: p.data }),
+            due = l.timers.next() => match due {
+                Due::Rip(key) => l.input(Input::Timer(key)),
+                Due::EndOfRib => l.rib.end_of_rib(),
+            },
             Some(r) = requests.recv() => match r {
                 Request::Show(words, reply) => {
                     let _ = reply.send(api::show(&l.inst, l.now(), &words));
@@ -240,10 +202,9 @@ async fn event_loop(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Before any configuration is read: `--config FILE` is validated by oxr-config, which
-    // learns the `protocols.rip` section from this registration.
-    oxr_config::register(RipSchema)?;
-    let rt = Runtime::new("rip", args.common.clone())?;
+    // Also answers oxr-routerd's --config-schema / --check-config, and registers the
+    // section for --config FILE.
+    let rt = Runtime::protocol::<RipConfig>("rip", args.common.clone())?;
     let config = rt.config()?;
     let rib = rt.rib_publisher(rib::hello());
     let ifs = rt.interfaces();

@@ -12,20 +12,34 @@
 //! - [`config_client`]: [`ConfigWatcher`], the typed config section from oxr-routerd or a file.
 //! - [`snapshot`]: step-by-step snapshot tests of an instance against JSON files.
 //! - [`testing`]: in-process fake oxr-rib and oxr-routerd servers for tests.
+//! - [`protocol`]: [`SectionConfig`], what lets oxr-routerd run a protocol it was not built
+//!   with (`--config-schema`, `--check-config`).
+//! - [`metrics`]: `GET /metrics` for Prometheus on `--metrics-listen`.
+//! - [`sockets`]: UDP, multicast and raw IP sockets bound to one interface, and
+//!   [`UdpPerInterface`](sockets::UdpPerInterface), one per active interface.
+//! - [`timers`]: [`Timers`], an event loop's named deadlines.
 
 pub mod backoff;
 pub mod config_client;
 pub mod fea_client;
+pub mod metrics;
 pub mod process;
+pub mod protocol;
 pub mod rib_client;
 pub mod route;
 pub mod runtime;
 pub mod snapshot;
+pub mod sockets;
 pub mod testing;
+pub mod timers;
 
 pub use config_client::{ConfigUpdate, ConfigWatcher};
 pub use fea_client::{Interface, InterfaceEvent, InterfaceWatcher};
 pub use process::{CommonArgs, ShowHandler, ShowOutput};
+pub use protocol::{SectionConfig, SectionError, SectionSchema};
 pub use rib_client::{Hello, NexthopWatcher, RedistributionWatcher, RibPublisher};
 pub use route::{Action, Nexthop, RibSink, RibUpdate, Route};
 pub use runtime::Runtime;
+pub use timers::Timers;
+/// For `#[oxr_sdk::async_trait] impl ShowHandler for ..` without a direct tonic dependency.
+pub use tonic::async_trait;

@@ -31,6 +31,18 @@ pub struct CommonArgs {
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "oxr_rib=debug".
     #[arg(long, default_value = "info", env = "OXR_LOG")]
     pub log: String,
+    /// Also serve the process's counters in Prometheus text format at
+    /// http://ADDR:PORT/metrics (the same text as the Metrics RPC).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Print the JSON schema of this protocol's config section and exit (asked by
+    /// oxr-routerd for a protocol it was not built with).
+    #[arg(long)]
+    pub config_schema: bool,
+    /// Read this protocol's config section as JSON on stdin, print its errors as JSON
+    /// `[{"path", "reason"}]` (paths relative to the section) and exit: 0 valid, 1 invalid.
+    #[arg(long, conflicts_with = "config_schema")]
+    pub check_config: bool,
 }
 
 impl CommonArgs {
@@ -160,6 +172,21 @@ pub async fn serve(router: tonic::transport::server::Router, addr: &Address) -> 
 /// (Publish, WatchConfig, ...) never finish by themselves, so after this the server is
 /// dropped and their peers see the stream break (which they are built to survive).
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Starts the `--metrics-listen` endpoint (when asked for) for a process that builds its own
+/// server instead of running under [`crate::Runtime`] (oxr-rib, oxr-fea, oxr-fastpath). The
+/// port is bound here, so a taken port fails the start; the endpoint lives as long as the
+/// process.
+pub async fn spawn_metrics(args: &CommonArgs, handler: Arc<dyn ShowHandler>) -> anyhow::Result<()> {
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics-listen {addr}"))?;
+        tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+        tokio::spawn(crate::metrics::serve(listener, handler));
+    }
+    Ok(())
+}
 
 /// Serves a tonic router on `addr` until `stop` resolves (then gives calls
 /// [`SHUTDOWN_GRACE`] to finish), and removes the socket file.

@@ -1,12 +1,12 @@
 //! Clients of oxr-rib: the route publisher, next-hop watches and redistribution.
 //!
 //! ```text
-//!  protocol event loop                 publisher task                       oxr-rib
-//!  ------------------                 --------------                       -------
-//!  add/withdraw/end_of_rib/flush --cmd--> table (full current routes)
-//!                                         queue (dirty prefixes, coalesced)
-//!                                         batches of <= max_batch ---Publish--> RouteBatch
-//!                                         <------------------------- acks (acked_batches)
+//!  protocol event loop              shared table (one lock)              publisher task          oxr-rib
+//!  -------------------              -----------------------              --------------          -------
+//!  add/withdraw/end_of_rib/flush --> prefix -> (interned attributes,      takes <= max_batch
+//!  (applied in the caller's            dirty, RIB has it); queue of       dirty prefixes, groups
+//!   thread, never blocks long)         dirty prefixes (each once)  -----> them by attributes ---Publish--> RouteBatch
+//!                                                                          <-------------------- acks (acked_batches)
 //!  stream breaks (RIB restart)  ->  backoff, reconnect, Hello + whole table (+ EndOfRib)
 //! ```
 //!
@@ -14,30 +14,39 @@
 //! oxr-rib is invisible to the protocol: the publisher re-sends its table and end-of-RIB,
 //! the next-hop watcher re-registers its addresses, the redistribution watcher turns the new
 //! initial dump into the differences against what the protocol already has.
+//!
+//! The publisher's memory is bounded by the number of distinct prefixes: changes are not
+//! queued, they overwrite the prefix's entry in the table (the latest state is what the RIB
+//! needs), and the queue holds each dirty prefix at most once. Route attributes (next hops,
+//! action, distance, metric, tag) are interned, so a full table through a few next hops
+//! costs a map entry per route, and goes out as `RouteGroup`s with packed prefixes.
 
 use std::collections::{hash_map::Entry, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ipnet::IpNet;
-use oxr_proto::convert::req_addr;
+use oxr_proto::convert::{iter_packed_nets, packed_len, req_addr, PackedBuilder};
 use oxr_proto::rib::publish_request::Msg;
 use oxr_proto::rib::rib_client::RibClient;
 use oxr_proto::rib::{
     self as wire, EndOfRib, NexthopWatchRequest, PublishRequest, RedistributionRequest, RouteBatch,
+    RouteGroup,
 };
 use oxr_proto::transport::{self, Address};
 use oxr_proto::types::IpAddress;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 
 use crate::backoff::Backoff;
-use crate::route::{Nexthop, RibSink, RibUpdate, Route};
+use crate::route::{Action, Nexthop, RibSink, RibUpdate, Route};
 
 pub use oxr_proto::rib::Hello;
 
 /// Routes per `RouteBatch` message: big enough that per-message cost vanishes, small enough
-/// that one message stays far below gRPC's 4 MiB default limit (about 40 bytes a route).
+/// that one message stays far below gRPC's 4 MiB default limit.
 pub const DEFAULT_MAX_BATCH: usize = 4096;
 
 /// How a publisher batches and reconnects.
@@ -73,28 +82,73 @@ pub struct PublisherStatus {
     pub end_of_rib_sent: bool,
 }
 
-enum Cmd {
-    Many(Vec<RibUpdate>),
-    Add(Route),
-    Withdraw(IpNet),
-    EndOfRib,
-    Flush(oneshot::Sender<()>),
+/// What the handles share with the publisher task.
+struct Shared {
+    state: Mutex<PublishState>,
+    /// Wakes the task: work appeared, or the last handle went away.
+    wake: Notify,
+    /// Live `RibPublisher` handles.
+    handles: AtomicUsize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, PublishState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn closed(&self) -> bool {
+        self.handles.load(Ordering::Acquire) == 0
+    }
+
+    /// Runs `f` on the state and wakes the task if that gave it work it may not know of.
+    fn update<T>(&self, f: impl FnOnce(&mut PublishState) -> T) -> T {
+        let mut st = self.lock();
+        let (idle, full) = (!st.has_work(), st.has_full_batch());
+        let out = f(&mut st);
+        // The task sends partial batches only when nothing is in flight, so it also needs
+        // to hear when a batch fills up.
+        let wake = (idle && st.has_work()) || (!full && st.has_full_batch());
+        drop(st);
+        if wake {
+            self.wake.notify_one();
+        }
+        out
+    }
 }
 
 /// Publishes one protocol instance's routes to oxr-rib (the `Publish` stream).
 ///
-/// Calls never block and never fail: changes are queued to a background task that coalesces
-/// them per prefix, sends them in batches, and keeps the whole current table so that, when
-/// the stream breaks (oxr-rib restarted), it reconnects with backoff and re-sends Hello, the
-/// whole table and, if [`end_of_rib`](Self::end_of_rib) was called, EndOfRib.
+/// Calls never fail and never wait for the RIB: a change is applied at once to the
+/// publisher's table (the latest state per prefix, so memory is bounded by the number of
+/// prefixes however fast the caller goes), and a background task sends the dirty prefixes
+/// in batches. The task keeps the whole current table so that, when the stream breaks
+/// (oxr-rib restarted), it reconnects with backoff and re-sends Hello, the whole table and,
+/// if [`end_of_rib`](Self::end_of_rib) was called, EndOfRib.
 ///
 /// Dropping every handle sends what is queued and then closes the stream; the RIB keeps the
 /// routes, marked stale, for its hold time (this is what a graceful stop does too, so a
 /// restarted protocol process moves no forwarding state).
-#[derive(Clone)]
 pub struct RibPublisher {
-    cmd: mpsc::UnboundedSender<Cmd>,
+    shared: Arc<Shared>,
     status: watch::Receiver<PublisherStatus>,
+}
+
+impl Clone for RibPublisher {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::AcqRel);
+        RibPublisher {
+            shared: self.shared.clone(),
+            status: self.status.clone(),
+        }
+    }
+}
+
+impl Drop for RibPublisher {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.wake.notify_one();
+        }
+    }
 }
 
 impl RibPublisher {
@@ -105,42 +159,45 @@ impl RibPublisher {
 
     /// Starts publishing with explicit batching and backoff options.
     pub fn start_with(addr: Address, hello: Hello, opts: PublisherOptions) -> Self {
-        let (cmd, rx) = mpsc::unbounded_channel();
         let (status_tx, status) = watch::channel(PublisherStatus::default());
-        let state = PublishState::new(opts.max_batch);
-        tokio::spawn(run_publisher(addr, hello, opts, state, rx, status_tx));
-        RibPublisher { cmd, status }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(PublishState::new(opts.max_batch)),
+            wake: Notify::new(),
+            handles: AtomicUsize::new(1),
+        });
+        tokio::spawn(run_publisher(addr, hello, opts, shared.clone(), status_tx));
+        RibPublisher { shared, status }
     }
 
     /// Adds or replaces the route for `route.prefix`.
     pub fn add(&self, route: Route) {
-        let _ = self.cmd.send(Cmd::Add(route));
+        self.shared.update(|st| st.add(route));
     }
 
-    /// Applies many updates with one hand-off to the publisher task: for bulk changes
-    /// (initial tables, full-table feeds) this avoids a cross-thread wake-up per route.
+    /// Applies many updates under one lock: for bulk changes (initial tables, full-table
+    /// feeds).
     pub fn update_many(&self, updates: Vec<RibUpdate>) {
-        let _ = self.cmd.send(Cmd::Many(updates));
+        self.shared
+            .update(|st| updates.into_iter().for_each(|u| st.apply(u)));
     }
 
     /// Removes the route for `prefix`.
     pub fn withdraw(&self, prefix: IpNet) {
-        let _ = self.cmd.send(Cmd::Withdraw(prefix));
+        self.shared.update(|st| st.withdraw(prefix));
     }
 
     /// The initial state has been published; sent after what is queued, and again after
     /// every reconnection once the table has been replayed.
     pub fn end_of_rib(&self) {
-        let _ = self.cmd.send(Cmd::EndOfRib);
+        self.shared.update(PublishState::end_of_rib);
     }
 
     /// Resolves once every change made before it has been sent and acknowledged by the RIB.
     /// While the RIB is away this waits (wrap it in a timeout if that matters).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.cmd.send(Cmd::Flush(tx)).is_ok() {
-            let _ = rx.await;
-        }
+        self.shared.update(|st| st.flush(tx));
+        let _ = rx.await;
     }
 
     /// Current status.
@@ -166,6 +223,134 @@ impl RibSink for RibPublisher {
     }
 }
 
+/// A fast hasher for prefixes (Fx-style multiply-rotate): SipHash was a visible share of
+/// the publisher's cost, and a protocol's own prefixes are not a hash-flooding threat to it.
+#[derive(Clone, Copy, Default)]
+struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.add(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.add(v as u64);
+        self.add((v >> 64) as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        // The splitmix64 finalizer: the multiply-rotate steps leave the low bits (which
+        // pick the bucket) and the top seven (hashbrown's tag) poorly mixed for keys with
+        // structure like prefixes, which made probes long and full of false tag matches.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+type FastHash = BuildHasherDefault<FastHasher>;
+
+/// Everything of a route but its prefix, shared by every route that has it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Attrs {
+    nexthops: Vec<Nexthop>,
+    action: Action,
+    distance: u32,
+    metric: u32,
+    tag: u32,
+}
+
+impl Attrs {
+    fn matches(&self, r: &Route) -> bool {
+        self.action == r.action
+            && self.distance == r.distance
+            && self.metric == r.metric
+            && self.tag == r.tag
+            && self.nexthops == r.nexthops
+    }
+
+    fn group_proto(&self, prefixes: PackedBuilder) -> RouteGroup {
+        RouteGroup {
+            nexthops: self.nexthops.iter().map(Nexthop::to_proto).collect(),
+            action: self.action.to_proto() as i32,
+            distance: self.distance,
+            metric: self.metric,
+            tag: self.tag,
+            prefixes: Some(prefixes.finish()),
+        }
+    }
+}
+
+/// Interned attributes.
+#[derive(Default)]
+struct Interner {
+    set: HashSet<Arc<Attrs>, FastHash>,
+    /// The last attributes returned: consecutive routes usually share them.
+    last: Option<Arc<Attrs>>,
+    collected_at: usize,
+}
+
+impl Interner {
+    fn get(&mut self, r: Route) -> Arc<Attrs> {
+        if let Some(a) = self.last.as_ref().filter(|a| a.matches(&r)) {
+            return a.clone();
+        }
+        let attrs = Attrs {
+            nexthops: r.nexthops,
+            action: r.action,
+            distance: r.distance,
+            metric: r.metric,
+            tag: r.tag,
+        };
+        let a = match self.set.get(&attrs) {
+            Some(a) => a.clone(),
+            None => {
+                // Forget attributes no route uses any more, once the set has doubled.
+                if self.set.len() >= 2 * self.collected_at + 1024 {
+                    self.set.retain(|a| Arc::strong_count(a) > 1);
+                    self.collected_at = self.set.len();
+                }
+                let a = Arc::new(attrs);
+                self.set.insert(a.clone());
+                a
+            }
+        };
+        self.last = Some(a.clone());
+        a
+    }
+}
+
+/// One prefix in the publisher's table.
+struct Slot {
+    /// The route's attributes; None for a withdraw not sent yet.
+    attrs: Option<Arc<Attrs>>,
+    /// Queued to be sent (the prefix is in the queue exactly once while this is set).
+    dirty: bool,
+    /// The RIB has (or, by what was sent, will have) a route for the prefix.
+    rib_has: bool,
+}
+
 enum Item {
     Prefix(IpNet),
     EndOfRib,
@@ -183,11 +368,11 @@ enum Outgoing {
 /// prefix once, at the position of its first change), markers.
 struct PublishState {
     max_batch: usize,
-    table: HashMap<IpNet, Route>,
+    table: HashMap<IpNet, Slot, FastHash>,
+    /// Slots holding a route (the others are withdraws waiting to be sent).
+    routes: usize,
+    attrs: Interner,
     queue: VecDeque<Item>,
-    /// Dirty prefix -> whether the RIB had a route for it when it became dirty (so an add
-    /// followed by a withdraw of a prefix the RIB never saw sends nothing).
-    dirty: HashMap<IpNet, bool>,
     end_of_rib_requested: bool,
     connected: bool,
 }
@@ -196,67 +381,83 @@ impl PublishState {
     fn new(max_batch: usize) -> Self {
         PublishState {
             max_batch: max_batch.max(1),
-            table: HashMap::new(),
+            table: HashMap::default(),
+            routes: 0,
+            attrs: Interner::default(),
             queue: VecDeque::new(),
-            dirty: HashMap::new(),
             end_of_rib_requested: false,
             connected: false,
         }
     }
 
-    fn apply(&mut self, cmd: Cmd) {
-        match cmd {
-            Cmd::Many(updates) => {
-                for u in updates {
-                    self.apply(match u {
-                        RibUpdate::Add(r) => Cmd::Add(r),
-                        RibUpdate::Withdraw(p) => Cmd::Withdraw(p),
-                        RibUpdate::EndOfRib => Cmd::EndOfRib,
-                    });
-                }
-            }
-            Cmd::Add(route) => {
-                let prefix = route.prefix;
-                match self.table.entry(prefix) {
-                    Entry::Occupied(mut e) => {
-                        if *e.get() == route && !self.dirty.contains_key(&prefix) {
-                            return; // the RIB already has exactly this
-                        }
-                        e.insert(route);
-                        self.mark(prefix, true);
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(route);
-                        self.mark(prefix, false);
-                    }
-                }
-            }
-            Cmd::Withdraw(prefix) => {
-                let had = self.table.remove(&prefix).is_some();
-                if had || self.dirty.contains_key(&prefix) {
-                    self.mark(prefix, had);
-                }
-            }
-            Cmd::EndOfRib => {
-                self.end_of_rib_requested = true;
-                if self.connected {
-                    self.queue.push_back(Item::EndOfRib);
-                }
-            }
-            Cmd::Flush(tx) => self.queue.push_back(Item::Flush(tx)),
+    fn apply(&mut self, u: RibUpdate) {
+        match u {
+            RibUpdate::Add(r) => self.add(r),
+            RibUpdate::Withdraw(p) => self.withdraw(p),
+            RibUpdate::EndOfRib => self.end_of_rib(),
         }
     }
 
-    /// Records that `prefix` must be sent; while disconnected nothing is queued because the
-    /// whole table is replayed on connection.
-    fn mark(&mut self, prefix: IpNet, rib_had_it: bool) {
-        if !self.connected {
-            return;
+    fn add(&mut self, route: Route) {
+        let prefix = route.prefix;
+        // While disconnected nothing is queued: the whole table is replayed on connection.
+        let connected = self.connected;
+        match self.table.entry(prefix) {
+            Entry::Occupied(mut e) => {
+                let slot = e.get_mut();
+                if slot.attrs.as_ref().is_some_and(|a| a.matches(&route)) {
+                    return; // the RIB has, or is about to get, exactly this
+                }
+                if slot.attrs.is_none() {
+                    self.routes += 1;
+                }
+                slot.attrs = Some(self.attrs.get(route));
+                if connected && !slot.dirty {
+                    slot.dirty = true;
+                    self.queue.push_back(Item::Prefix(prefix));
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert(Slot {
+                    attrs: Some(self.attrs.get(route)),
+                    dirty: connected,
+                    rib_has: false,
+                });
+                self.routes += 1;
+                if connected {
+                    self.queue.push_back(Item::Prefix(prefix));
+                }
+            }
         }
-        if let Entry::Vacant(e) = self.dirty.entry(prefix) {
-            e.insert(rib_had_it);
+    }
+
+    fn withdraw(&mut self, prefix: IpNet) {
+        let Some(slot) = self.table.get_mut(&prefix) else {
+            return; // never known: nothing to say
+        };
+        if slot.attrs.take().is_some() {
+            self.routes -= 1;
+        }
+        if slot.dirty {
+            return; // already queued: the send finds the withdraw
+        }
+        if self.connected && slot.rib_has {
+            slot.dirty = true;
             self.queue.push_back(Item::Prefix(prefix));
+        } else {
+            self.table.remove(&prefix);
         }
+    }
+
+    fn end_of_rib(&mut self) {
+        self.end_of_rib_requested = true;
+        if self.connected {
+            self.queue.push_back(Item::EndOfRib);
+        }
+    }
+
+    fn flush(&mut self, tx: oneshot::Sender<()>) {
+        self.queue.push_back(Item::Flush(tx));
     }
 
     /// A new stream: everything in the table is to be sent, then EndOfRib if the protocol
@@ -267,13 +468,14 @@ impl PublishState {
             .drain(..)
             .filter(|i| matches!(i, Item::Flush(_)))
             .collect();
-        self.dirty.clear();
         self.connected = true;
+        self.table.retain(|_, s| s.attrs.is_some());
         self.queue.reserve(self.table.len() + 1 + flushes.len());
-        for prefix in self.table.keys() {
-            // `true`: the RIB may hold a stale copy, so a withdraw before the replay reaches
-            // this prefix must be sent.
-            self.dirty.insert(*prefix, true);
+        for (prefix, slot) in self.table.iter_mut() {
+            // The RIB may hold a stale copy, so a withdraw before the replay reaches this
+            // prefix must be sent.
+            slot.dirty = true;
+            slot.rib_has = true;
             self.queue.push_back(Item::Prefix(*prefix));
         }
         if self.end_of_rib_requested {
@@ -284,7 +486,10 @@ impl PublishState {
 
     fn on_disconnect(&mut self, unacked_flushes: impl IntoIterator<Item = oneshot::Sender<()>>) {
         self.connected = false;
-        self.dirty.clear();
+        self.table.retain(|_, s| s.attrs.is_some());
+        for s in self.table.values_mut() {
+            s.dirty = false;
+        }
         let flushes: Vec<Item> = unacked_flushes
             .into_iter()
             .map(Item::Flush)
@@ -301,23 +506,51 @@ impl PublishState {
         self.queue.len() >= self.max_batch
     }
 
-    /// The next message: up to `max_batch` coalesced changes, or a marker.
+    /// The next message: up to `max_batch` coalesced changes, or a marker. Adds with the
+    /// same attributes share one `RouteGroup`; withdraws are packed.
     fn next_outgoing(&mut self) -> Option<Outgoing> {
-        let mut batch = RouteBatch::default();
-        while batch.add.len() + batch.withdraw.len() < self.max_batch {
+        let mut groups: Vec<(Arc<Attrs>, PackedBuilder)> = Vec::new();
+        // Group index by attributes (pointer identity: they are interned).
+        let mut index: HashMap<*const Attrs, usize, FastHash> = HashMap::default();
+        let mut withdraw = PackedBuilder::new();
+        let mut n = 0;
+        while n < self.max_batch {
             match self.queue.front() {
                 Some(Item::Prefix(_)) => {
                     let Some(Item::Prefix(prefix)) = self.queue.pop_front() else {
                         unreachable!("front was a prefix")
                     };
-                    let rib_had_it = self.dirty.remove(&prefix).unwrap_or(true);
-                    match self.table.get(&prefix) {
-                        Some(route) => batch.add.push(route.to_proto()),
-                        None if rib_had_it => batch.withdraw.push(prefix.into()),
-                        None => {}
+                    let Some(slot) = self.table.get_mut(&prefix) else {
+                        continue;
+                    };
+                    if !slot.dirty {
+                        continue;
+                    }
+                    slot.dirty = false;
+                    match &slot.attrs {
+                        Some(a) => {
+                            slot.rib_has = true;
+                            let i = match groups.last() {
+                                Some((last, _)) if Arc::ptr_eq(last, a) => groups.len() - 1,
+                                _ => *index.entry(Arc::as_ptr(a)).or_insert_with(|| {
+                                    groups.push((a.clone(), PackedBuilder::new()));
+                                    groups.len() - 1
+                                }),
+                            };
+                            groups[i].1.push(prefix);
+                            n += 1;
+                        }
+                        None => {
+                            let had = slot.rib_has;
+                            self.table.remove(&prefix);
+                            if had {
+                                withdraw.push(prefix);
+                                n += 1;
+                            }
+                        }
                     }
                 }
-                Some(_) if !batch.add.is_empty() || !batch.withdraw.is_empty() => break,
+                Some(_) if n > 0 => break,
                 Some(Item::EndOfRib) => {
                     self.queue.pop_front();
                     return Some(Outgoing::EndOfRib);
@@ -331,36 +564,60 @@ impl PublishState {
                 None => break,
             }
         }
-        (!batch.add.is_empty() || !batch.withdraw.is_empty()).then_some(Outgoing::Batch(batch))
+        (n > 0).then(|| {
+            Outgoing::Batch(RouteBatch {
+                groups: groups.into_iter().map(|(a, p)| a.group_proto(p)).collect(),
+                withdraw_packed: (!withdraw.is_empty()).then(|| withdraw.finish()),
+                ..Default::default()
+            })
+        })
     }
+}
+
+/// Routes (adds plus withdraws, both forms) in a wire batch.
+pub fn batch_len(b: &RouteBatch) -> usize {
+    b.add.len()
+        + b.withdraw.len()
+        + b.groups
+            .iter()
+            .filter_map(|g| g.prefixes.as_ref())
+            .map(packed_len)
+            .sum::<usize>()
+        + b.withdraw_packed.as_ref().map_or(0, packed_len)
+}
+
+/// A wire batch with its groups expanded into `add` and its packed withdraws into
+/// `withdraw` (invalid packed records skipped): the one-route-per-message view, for tests
+/// and fakes.
+pub fn expand_batch(mut b: RouteBatch) -> RouteBatch {
+    for g in std::mem::take(&mut b.groups) {
+        let Some(p) = &g.prefixes else { continue };
+        for net in iter_packed_nets(p).filter_map(Result::ok) {
+            b.add.push(wire::Route {
+                prefix: Some(net.into()),
+                nexthops: g.nexthops.clone(),
+                action: g.action,
+                distance: g.distance,
+                metric: g.metric,
+                tag: g.tag,
+            });
+        }
+    }
+    if let Some(p) = b.withdraw_packed.take() {
+        b.withdraw
+            .extend(iter_packed_nets(&p).filter_map(Result::ok).map(Into::into));
+    }
+    b
 }
 
 fn request(msg: Msg) -> PublishRequest {
     PublishRequest { msg: Some(msg) }
 }
 
-/// Absorbs commands for `delay` (coalescing them into the table); false if every handle is
-/// gone.
-async fn absorb_for(
-    delay: Duration,
-    state: &mut PublishState,
-    cmds: &mut mpsc::UnboundedReceiver<Cmd>,
-    buf: &mut Vec<Cmd>,
-) -> bool {
-    let sleep = tokio::time::sleep(delay);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return true,
-            n = cmds.recv_many(buf, 1024) => {
-                if n == 0 {
-                    return false;
-                }
-                for c in buf.drain(..) {
-                    state.apply(c);
-                }
-            }
-        }
+/// Resolves when every handle is gone.
+async fn all_handles_dropped(shared: &Shared) {
+    while !shared.closed() {
+        shared.wake.notified().await;
     }
 }
 
@@ -368,19 +625,19 @@ async fn run_publisher(
     addr: Address,
     hello: Hello,
     opts: PublisherOptions,
-    mut state: PublishState,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    shared: Arc<Shared>,
     status: watch::Sender<PublisherStatus>,
 ) {
     let mut backoff = opts.backoff.clone();
-    let mut buf = Vec::with_capacity(1024);
     let mut first_attempt = true;
     let mut warned = false;
     loop {
-        if !first_attempt
-            && !absorb_for(backoff.next_delay(), &mut state, &mut cmds, &mut buf).await
-        {
-            return; // every handle dropped while the RIB was away: nothing left to do
+        if !first_attempt {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
+                // Every handle dropped while the RIB was away: nothing left to do.
+                _ = all_handles_dropped(&shared) => return,
+            }
         }
         first_attempt = false;
         let channel = match transport::connect(&addr).await {
@@ -396,7 +653,9 @@ async fn run_publisher(
         let (tx, rx) = mpsc::channel::<PublishRequest>(8);
         tx.try_send(request(Msg::Hello(hello.clone())))
             .expect("fresh channel has room");
-        let mut client = RibClient::new(channel);
+        let mut client = RibClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
         let mut acks = match client.publish(ReceiverStream::new(rx)).await {
             Ok(r) => r.into_inner(),
             Err(e) => {
@@ -405,45 +664,37 @@ async fn run_publisher(
             }
         };
         warned = false;
-        // Changes made while connecting belong in the replay, before EndOfRib.
-        while let Ok(c) = cmds.try_recv() {
-            state.apply(c);
-        }
-        state.on_connect();
+        // Changes made while connecting are in the table: they belong in the replay.
+        let routes = {
+            let mut st = shared.lock();
+            st.on_connect();
+            st.routes
+        };
         status.send_modify(|s| {
             s.connected = true;
             s.connections += 1;
             s.end_of_rib_sent = false;
-            s.routes = state.table.len();
+            s.routes = routes;
         });
-        tracing::info!(%addr, routes = state.table.len(), "publishing to the RIB");
+        tracing::info!(%addr, routes, "publishing to the RIB");
 
         let mut sent: u64 = 0;
         let mut acked: u64 = 0;
         let mut waiters: VecDeque<(u64, oneshot::Sender<()>)> = VecDeque::new();
-        let mut closing = false;
         let outcome = loop {
-            if closing && !state.has_work() && waiters.is_empty() {
+            let (work, full) = {
+                let st = shared.lock();
+                (st.has_work(), st.has_full_batch())
+            };
+            if !work && waiters.is_empty() && shared.closed() {
                 break Ok(());
             }
+            // Nagle-like: a partial batch goes out only when nothing is waiting for its
+            // ack; otherwise changes accumulate until the batch is full or the acks are in,
+            // so a fast producer yields full batches and a slow one no delay.
+            let ready = work && (full || sent <= acked);
             tokio::select! {
                 biased;
-                permit = tx.reserve(), if state.has_full_batch() => {
-                    let Ok(permit) = permit else { break Err("request stream closed".to_string()) };
-                    send_next(&mut state, permit, &mut sent, acked, &mut waiters, &status);
-                }
-                n = cmds.recv_many(&mut buf, 4096), if !closing => {
-                    if n == 0 {
-                        closing = true;
-                    }
-                    for c in buf.drain(..) {
-                        state.apply(c);
-                    }
-                }
-                permit = tx.reserve(), if state.has_work() => {
-                    let Ok(permit) = permit else { break Err("request stream closed".to_string()) };
-                    send_next(&mut state, permit, &mut sent, acked, &mut waiters, &status);
-                }
                 msg = acks.message() => match msg {
                     Ok(Some(ack)) => {
                         backoff.reset();
@@ -456,6 +707,11 @@ async fn run_publisher(
                     Ok(None) => break Err("RIB closed the stream".to_string()),
                     Err(e) => break Err(e.to_string()),
                 },
+                permit = tx.reserve(), if ready => {
+                    let Ok(permit) = permit else { break Err("request stream closed".to_string()) };
+                    send_next(&shared, permit, &mut sent, acked, &mut waiters, &status);
+                }
+                _ = shared.wake.notified(), if !ready => {}
             }
         };
         match outcome {
@@ -465,7 +721,9 @@ async fn run_publisher(
             }
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "Publish stream broke; will reconnect and replay");
-                state.on_disconnect(waiters.drain(..).map(|(_, w)| w));
+                shared
+                    .lock()
+                    .on_disconnect(waiters.drain(..).map(|(_, w)| w));
                 status.send_modify(|s| {
                     s.connected = false;
                     s.end_of_rib_sent = false;
@@ -476,20 +734,24 @@ async fn run_publisher(
 }
 
 fn send_next(
-    state: &mut PublishState,
+    shared: &Shared,
     permit: mpsc::Permit<'_, PublishRequest>,
     sent: &mut u64,
     acked: u64,
     waiters: &mut VecDeque<(u64, oneshot::Sender<()>)>,
     status: &watch::Sender<PublisherStatus>,
 ) {
-    match state.next_outgoing() {
+    let (out, routes) = {
+        let mut st = shared.lock();
+        (st.next_outgoing(), st.routes)
+    };
+    match out {
         Some(Outgoing::Batch(b)) => {
             permit.send(request(Msg::Batch(b)));
             *sent += 1;
             status.send_modify(|s| {
                 s.batches_sent += 1;
-                s.routes = state.table.len();
+                s.routes = routes;
             });
         }
         Some(Outgoing::EndOfRib) => {
@@ -829,6 +1091,7 @@ mod tests {
         while let Some(o) = state.next_outgoing() {
             match o {
                 Outgoing::Batch(b) => {
+                    let b = expand_batch(b);
                     let mut adds: Vec<String> = b
                         .add
                         .iter()
@@ -857,16 +1120,16 @@ mod tests {
     fn changes_to_one_prefix_coalesce_into_its_last_state() {
         let mut st = PublishState::new(100);
         st.on_connect();
-        st.apply(Cmd::Add(route("10.0.0.0/8", "1.1.1.1")));
-        st.apply(Cmd::Add(route("10.0.0.0/8", "2.2.2.2")));
-        st.apply(Cmd::Add(route("10.1.0.0/16", "1.1.1.1")));
-        st.apply(Cmd::Withdraw("10.1.0.0/16".parse().unwrap())); // never sent: nothing
-        st.apply(Cmd::Withdraw("10.2.0.0/16".parse().unwrap())); // never known: nothing
+        st.add(route("10.0.0.0/8", "1.1.1.1"));
+        st.add(route("10.0.0.0/8", "2.2.2.2"));
+        st.add(route("10.1.0.0/16", "1.1.1.1"));
+        st.withdraw("10.1.0.0/16".parse().unwrap()); // never sent: nothing
+        st.withdraw("10.2.0.0/16".parse().unwrap()); // never known: nothing
         assert_eq!(drain(&mut st), ["batch[+10.0.0.0/8>2.2.2.2]"]);
         // Now the RIB has 10/8: a withdraw is sent, and re-adding the same route is not.
-        st.apply(Cmd::Add(route("10.0.0.0/8", "2.2.2.2")));
+        st.add(route("10.0.0.0/8", "2.2.2.2"));
         assert_eq!(drain(&mut st), Vec::<String>::new());
-        st.apply(Cmd::Withdraw("10.0.0.0/8".parse().unwrap()));
+        st.withdraw("10.0.0.0/8".parse().unwrap());
         assert_eq!(drain(&mut st), ["batch[-10.0.0.0/8]"]);
     }
 
@@ -874,12 +1137,14 @@ mod tests {
     fn bulk_updates_are_applied_in_order() {
         let mut st = PublishState::new(100);
         st.on_connect();
-        st.apply(Cmd::Many(vec![
+        for u in [
             RibUpdate::Add(route("10.0.0.0/8", "1.1.1.1")),
             RibUpdate::Add(route("10.1.0.0/16", "1.1.1.1")),
             RibUpdate::Withdraw("10.1.0.0/16".parse().unwrap()),
             RibUpdate::EndOfRib,
-        ]));
+        ] {
+            st.apply(u);
+        }
         assert_eq!(drain(&mut st), ["batch[+10.0.0.0/8>1.1.1.1]", "eor"]);
     }
 
@@ -888,12 +1153,12 @@ mod tests {
         let mut st = PublishState::new(2);
         st.on_connect();
         for i in 0..3 {
-            st.apply(Cmd::Add(route(&format!("10.{i}.0.0/16"), "1.1.1.1")));
+            st.add(route(&format!("10.{i}.0.0/16"), "1.1.1.1"));
         }
-        st.apply(Cmd::EndOfRib);
-        st.apply(Cmd::Add(route("10.9.0.0/16", "1.1.1.1")));
+        st.end_of_rib();
+        st.add(route("10.9.0.0/16", "1.1.1.1"));
         let (tx, _rx) = oneshot::channel();
-        st.apply(Cmd::Flush(tx));
+        st.flush(tx);
         assert_eq!(
             drain(&mut st),
             [
@@ -910,16 +1175,16 @@ mod tests {
     fn reconnection_replays_the_table_then_end_of_rib() {
         let mut st = PublishState::new(100);
         // Changes made before the first connection are simply the table.
-        st.apply(Cmd::Add(route("10.0.0.0/8", "1.1.1.1")));
-        st.apply(Cmd::Add(route("10.1.0.0/16", "1.1.1.1")));
-        st.apply(Cmd::Withdraw("10.1.0.0/16".parse().unwrap()));
-        st.apply(Cmd::EndOfRib);
+        st.add(route("10.0.0.0/8", "1.1.1.1"));
+        st.add(route("10.1.0.0/16", "1.1.1.1"));
+        st.withdraw("10.1.0.0/16".parse().unwrap());
+        st.end_of_rib();
         assert!(!st.has_work());
         st.on_connect();
         assert_eq!(drain(&mut st), ["batch[+10.0.0.0/8>1.1.1.1]", "eor"]);
         let (tx, _rx) = oneshot::channel();
         st.on_disconnect([tx]);
-        st.apply(Cmd::Add(route("10.2.0.0/16", "3.3.3.3")));
+        st.add(route("10.2.0.0/16", "3.3.3.3"));
         st.on_connect();
         assert_eq!(
             drain(&mut st),
@@ -934,9 +1199,9 @@ mod tests {
     #[test]
     fn withdraw_during_replay_is_sent_because_the_rib_may_hold_a_stale_copy() {
         let mut st = PublishState::new(100);
-        st.apply(Cmd::Add(route("10.0.0.0/8", "1.1.1.1")));
+        st.add(route("10.0.0.0/8", "1.1.1.1"));
         st.on_connect();
-        st.apply(Cmd::Withdraw("10.0.0.0/8".parse().unwrap()));
+        st.withdraw("10.0.0.0/8".parse().unwrap());
         assert_eq!(drain(&mut st), ["batch[-10.0.0.0/8]"]);
     }
 

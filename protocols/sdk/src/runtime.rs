@@ -10,7 +10,11 @@
 //!               └─ rt.run(show, event_loop)
 //!                    ├─ gRPC on <run-dir>/<name>.sock: oxr.process.Process (+ own services)
 //!                    ├─ the protocol's event loop (owns the instance state)
+//!                    ├─ --metrics-listen ADDR:PORT: GET /metrics (the Metrics RPC's text)
 //!                    └─ SIGTERM/SIGINT -> stop both, remove the socket, return
+//!
+//!   Runtime::protocol::<Section>(name, args) does the same after answering
+//!   --config-schema / --check-config for oxr-routerd (see crate::protocol).
 //! ```
 //!
 //! Graceful shutdown sends nothing special to the RIB: the Publish stream simply ends, and
@@ -20,6 +24,8 @@
 //! protocol process stopped; to remove a protocol's routes, remove it from the config.
 
 use std::future::Future;
+
+use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,6 +35,7 @@ use serde::de::DeserializeOwned;
 use crate::config_client::ConfigWatcher;
 use crate::fea_client::InterfaceWatcher;
 use crate::process::{self, init_logging, CommonArgs, ShowHandler};
+use crate::protocol::{self, SectionConfig, SectionSchema};
 use crate::rib_client::{Hello, NexthopWatcher, RibPublisher};
 
 /// A protocol process's surroundings: its name, arguments and run directory, and the
@@ -42,6 +49,11 @@ pub struct Runtime {
 impl Runtime {
     /// Starts logging and makes sure the run directory exists (mode 0700).
     pub fn new(name: &str, args: CommonArgs) -> anyhow::Result<Self> {
+        // Only Runtime::protocol answers these; here they would start the daemon instead.
+        anyhow::ensure!(
+            !args.config_schema && !args.check_config,
+            "oxr-{name} does not describe its section (its schema is built into oxr-routerd)"
+        );
         init_logging(&args.log);
         let run_dir = args.run_dir()?;
         Ok(Runtime {
@@ -49,6 +61,27 @@ impl Runtime {
             args,
             run_dir,
         })
+    }
+
+    /// The entry point of a protocol process whose config section is `T`: answers
+    /// `--config-schema` and `--check-config` (printing, then exiting the process: this is
+    /// how oxr-routerd learns a protocol it was not built with, see [`crate::protocol`]),
+    /// registers the section's schema with oxr-config (so `--config FILE` validates it),
+    /// then does what [`Runtime::new`] does.
+    pub fn protocol<T: SectionConfig>(
+        name: &'static str,
+        args: CommonArgs,
+    ) -> anyhow::Result<Self> {
+        let stdin = || std::io::read_to_string(std::io::stdin());
+        if let Some((out, code)) = protocol::answer_schema_flags::<T>(&args, stdin) {
+            use std::io::Write;
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.flush();
+            std::process::exit(code);
+        }
+        oxr_config::register(SectionSchema::<T>::new(name))?;
+        Self::new(name, args)
     }
 
     /// This process's name (also its config section and socket name).
@@ -114,6 +147,20 @@ impl Runtime {
         F: Future<Output = anyhow::Result<()>>,
     {
         let listen = self.args.listen_address(&self.name)?;
+        // Bound before anything runs, so a taken port fails the start, not a later scrape.
+        let metrics = match self.args.metrics_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics-listen {addr}"))?;
+                tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+                Some(AbortOnDrop(tokio::spawn(crate::metrics::serve(
+                    l,
+                    show.clone(),
+                ))))
+            }
+            None => None,
+        };
         let router = tonic::transport::Server::builder()
             .add_service(process::process_service(&self.name, show));
         let router = add_services(router);
@@ -126,6 +173,7 @@ impl Runtime {
         });
         tokio::pin!(server);
         tokio::pin!(event_loop);
+        let _metrics = metrics;
         tokio::select! {
             r = &mut server => {
                 // Stopped by a signal (Ok) or failed to serve (Err).
@@ -140,5 +188,14 @@ impl Runtime {
                 r.and(served)
             }
         }
+    }
+}
+
+/// Stops a background task (the metrics endpoint) when the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -215,10 +215,15 @@ impl Rib for RibSvc {
                 let Some(msg) = m.msg else { continue };
                 let is_batch = matches!(msg, Msg::Batch(_));
                 if let Msg::Batch(b) = &msg {
-                    let n = b.add.len() + b.withdraw.len();
+                    let n = crate::rib_client::batch_len(b);
                     state.routes.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 if state.record {
+                    // Recorded one route per entry, whichever form was sent.
+                    let msg = match msg {
+                        Msg::Batch(b) => Msg::Batch(crate::rib_client::expand_batch(b)),
+                        other => other,
+                    };
                     state
                         .events
                         .lock()

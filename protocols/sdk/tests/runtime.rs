@@ -1,4 +1,5 @@
-//! The process main loop: serves Process on <run-dir>/<name>.sock while the event loop runs.
+//! The process main loop: serves Process on <run-dir>/<name>.sock while the event loop runs,
+//! and GET /metrics on --metrics-listen.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,9 @@ impl ShowHandler for Show {
             text: words.join(" "),
             json: serde_json::json!({"words": words}),
         })
+    }
+    async fn metrics(&self) -> String {
+        "# TYPE oxr_demo_up gauge\noxr_demo_up 1\n".into()
     }
 }
 
@@ -76,4 +80,52 @@ async fn an_event_loop_error_is_returned() {
         .run(Arc::new(Show), async { anyhow::bail!("protocol gave up") })
         .await;
     assert_eq!(r.unwrap_err().to_string(), "protocol gave up");
+}
+
+#[tokio::test]
+async fn metrics_listen_serves_the_metrics_rpc_text_over_http() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A free port: bind, note it, release it for the runtime.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let args = Args::parse_from([
+        "x",
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+        "--metrics-listen",
+        &listen,
+    ])
+    .common;
+    let rt = Runtime::new("demo", args).unwrap();
+    let event_loop = async move {
+        let mut s = loop {
+            if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok::<_, std::io::Error>(out)
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let run = rt.run(Arc::new(Show), async move {
+        let out = event_loop.await?;
+        let _ = tx.send(out);
+        Ok(())
+    });
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run ends")
+        .expect("served");
+    let out = rx.await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.ends_with("oxr_demo_up 1\n"), "{out}");
 }

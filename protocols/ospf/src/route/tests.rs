@@ -457,28 +457,19 @@ fn abr_summarises_into_backbone_stub_and_totally_stubby_areas() {
         },
     );
     let areas = [
+        kind("0.0.0.0", false, false, false),
+        kind("0.0.0.1", true, false, false),
+        kind("0.0.0.2", true, false, true),
+        kind("0.0.0.3", false, false, false),
+        // NSSA: summaries but no default summary (a type-7 default instead); NSSA with
+        // no-summary: the default summary alone, at its own cost.
+        kind("0.0.0.4", true, true, false),
         AreaKind {
-            area: ip("0.0.0.0"),
-            stub: false,
-            no_summary: false,
-        },
-        AreaKind {
-            area: ip("0.0.0.1"),
-            stub: true,
-            no_summary: false,
-        },
-        AreaKind {
-            area: ip("0.0.0.2"),
-            stub: true,
-            no_summary: true,
-        },
-        AreaKind {
-            area: ip("0.0.0.3"),
-            stub: false,
-            no_summary: false,
+            default_cost: 9,
+            ..kind("0.0.0.5", true, true, true)
         },
     ];
-    let s = abr_summaries(&t, &areas, 1);
+    let s = abr_summaries(&t, &areas);
     let fmt = |v: &Vec<SummarySpec>| -> Vec<String> {
         v.iter()
             .map(|s| format!("{} {}/{} {}", s.ls_type, s.lsid, s.mask, s.metric))
@@ -503,5 +494,172 @@ fn abr_summarises_into_backbone_stub_and_totally_stubby_areas() {
             "4 4.4.4.4/0.0.0.0 15"
         ]
     );
-    assert!(abr_summaries(&t, &areas[..1], 1).is_empty());
+    assert_eq!(
+        fmt(&s[&ip("0.0.0.4")]),
+        vec![
+            "3 10.0.0.0/255.255.255.0 10",
+            "3 10.1.0.0/255.255.255.0 20",
+            "3 10.9.0.0/255.255.255.0 40"
+        ]
+    );
+    assert_eq!(fmt(&s[&ip("0.0.0.5")]), vec!["3 0.0.0.0/0.0.0.0 9"]);
+    assert!(abr_summaries(&t, &areas[..1]).is_empty());
+}
+
+fn kind(area: &str, stub: bool, nssa: bool, no_summary: bool) -> AreaKind {
+    AreaKind {
+        area: ip(area),
+        stub,
+        nssa,
+        no_summary,
+        default_cost: 1,
+    }
+}
+
+/// A type-7 LSA with the P-bit as `p`.
+fn t7(p: &str, adv: &str, type2: bool, metric: u32, fwd: &str, pbit: bool) -> Lsa {
+    let mut l = ext(LSA_NSSA, p, adv, type2, metric, fwd);
+    l.header.options = if pbit { options::NP } else { 0 };
+    l
+}
+
+/// NSSA 0.0.0.2: ABRs 1.1.1.1 (us) and 3.3.3.3, ASBR 2.2.2.2 between them.
+fn nssa_area(abr3_flags: u8, extra: Vec<Lsa>) -> (Vec<Lsa>, Vec<LocalIface>) {
+    let mut lsas = vec![
+        rlsa(
+            "1.1.1.1",
+            router_flags::B,
+            vec![p2p("2.2.2.2", "10.2.0.1", 5)],
+        ),
+        rlsa(
+            "2.2.2.2",
+            router_flags::E,
+            vec![
+                p2p("1.1.1.1", "10.2.0.2", 5),
+                p2p("3.3.3.3", "10.3.0.2", 5),
+                stub("10.2.0.0/30", 5),
+                stub("10.3.0.0/30", 5),
+            ],
+        ),
+        rlsa(
+            "3.3.3.3",
+            router_flags::B | abr3_flags,
+            vec![p2p("2.2.2.2", "10.3.0.1", 5)],
+        ),
+    ];
+    lsas.extend(extra);
+    (lsas, vec![iface(1, "10.2.0.1/30")])
+}
+
+fn nssa_table(lsas: &[Lsa], ifaces: &[LocalIface]) -> RoutingTable {
+    let areas = [AreaInput {
+        area: ip("0.0.0.2"),
+        nssa: true,
+        lsas: lsas.iter().collect(),
+        ifaces: ifaces.to_vec(),
+    }];
+    compute(ip("1.1.1.1"), &areas, std::iter::empty())
+}
+
+#[test]
+fn nssa_translator_election_by_router_id_and_nt_bit() {
+    let a = ip("0.0.0.2");
+    let (lsas, ifs) = nssa_area(0, vec![]);
+    let t = nssa_table(&lsas, &ifs);
+    let refs: Vec<&Lsa> = lsas.iter().collect();
+    // 3.3.3.3 is a reachable border router with a higher router ID: it translates.
+    assert!(!nssa_translator(ip("1.1.1.1"), a, false, &t, &refs));
+    assert!(nssa_translator(ip("1.1.1.1"), a, true, &t, &refs));
+    // With the highest router ID we are elected.
+    assert!(nssa_translator(ip("4.4.4.4"), a, false, &t, &refs));
+    // A border router translating unconditionally (Nt) wins over any router ID...
+    let (lsas_nt, _) = nssa_area(router_flags::NT, vec![]);
+    let t_nt = nssa_table(&lsas_nt, &ifs);
+    let refs_nt: Vec<&Lsa> = lsas_nt.iter().collect();
+    assert!(!nssa_translator(ip("4.4.4.4"), a, false, &t_nt, &refs_nt));
+    // ...while it is reachable: cut off, it no longer counts.
+    let cut: Vec<Lsa> = lsas_nt
+        .iter()
+        .filter(|l| l.header.adv_router != ip("2.2.2.2"))
+        .cloned()
+        .collect();
+    let t_cut = nssa_table(&cut, &ifs);
+    let refs_cut: Vec<&Lsa> = cut.iter().collect();
+    assert!(nssa_translator(ip("1.1.1.1"), a, false, &t_cut, &refs_cut));
+}
+
+#[test]
+fn nssa_translations_take_p_bit_type7s_with_a_forwarding_address() {
+    let a = ip("0.0.0.2");
+    let (lsas, ifs) = nssa_area(
+        router_flags::E,
+        vec![
+            // Translated.
+            t7("192.0.2.0/24", "2.2.2.2", true, 20, "10.2.0.2", true),
+            // P-bit clear, or no forwarding address: not translated.
+            t7("198.51.100.0/24", "2.2.2.2", true, 20, "10.2.0.2", false),
+            t7("203.0.113.0/24", "2.2.2.2", true, 20, "0.0.0.0", true),
+            // Two for one prefix: the type 1 one wins over the cheaper type 2.
+            t7("10.50.0.0/16", "2.2.2.2", true, 1, "10.3.0.2", true),
+            t7("10.50.0.0/16", "3.3.3.3", false, 30, "10.3.0.1", true),
+            // From a router not reachable in the NSSA.
+            t7("10.60.0.0/16", "9.9.9.9", false, 30, "10.3.0.1", true),
+            // Ours.
+            t7("10.70.0.0/16", "1.1.1.1", false, 30, "10.2.0.1", true),
+        ],
+    );
+    let t = nssa_table(&lsas, &ifs);
+    let refs: Vec<&Lsa> = lsas.iter().collect();
+    let tr = nssa_translations(ip("1.1.1.1"), a, &t, &refs);
+    let got: Vec<String> = tr
+        .iter()
+        .map(|(p, e)| {
+            format!(
+                "{p} E{} {} fwd {}",
+                1 + u8::from(e.type2),
+                e.metric,
+                e.forwarding
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "10.50.0.0/16 E1 30 fwd 10.3.0.1",
+            "192.0.2.0/24 E2 20 fwd 10.2.0.2"
+        ]
+    );
+    // The type-7 routes themselves are used inside the NSSA, through the forwarding
+    // address (10.2.0.0/30, intra-area through 2.2.2.2: 5 + 5).
+    let r = &t.networks[&net("192.0.2.0/24")];
+    assert_eq!(
+        (r.path_type, r.cost, r.type2_cost),
+        (PathType::External2, 10, 20)
+    );
+    assert_eq!(r.nexthops[0].addr, ip("10.2.0.2"));
+}
+
+#[test]
+fn an_abr_ignores_other_abrs_type7_defaults() {
+    let d = t7("0.0.0.0/0", "2.2.2.2", false, 1, "0.0.0.0", false);
+    let (lsas, ifs) = nssa_area(0, vec![d]);
+    let t = nssa_table(&lsas, &ifs);
+    assert!(t.networks.contains_key(&net("0.0.0.0/0")));
+    // With a second area attached (an ABR), the type-7 default is not used.
+    let areas = [
+        AreaInput {
+            area: ip("0.0.0.2"),
+            nssa: true,
+            lsas: lsas.iter().collect(),
+            ifaces: ifs.clone(),
+        },
+        AreaInput {
+            area: ip("0.0.0.0"),
+            nssa: false,
+            lsas: vec![],
+            ifaces: vec![],
+        },
+    ];
+    let t = compute(ip("1.1.1.1"), &areas, std::iter::empty());
+    assert!(!t.networks.contains_key(&net("0.0.0.0/0")));
 }

@@ -1,8 +1,6 @@
-//! End-to-end harness: namespaces and veths that clean up after
-//! themselves, virtual routers started through oxr-routerd, one-shot oxrsh, and polling of
-//! the kernel's tables with a deadline.
-
-#![allow(dead_code)]
+//! End-to-end harness shared by the workspace's namespace tests (a dev-dependency only):
+//! namespaces and veths that clean up after themselves, virtual routers started through
+//! oxr-routerd, one-shot oxrsh, and polling of the kernel's tables with a deadline.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -152,12 +150,16 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     );
 }
 
-/// Directory of the workspace's built binaries (target/debug).
+/// Directory of the workspace's built binaries (`target/debug`, which deploy/test-all.sh
+/// fills before the tests run): a test executable lives in `target/debug/deps`.
 pub fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_oxr-routerd"))
-        .parent()
-        .expect("binary has a directory")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().expect("executable has a directory");
+    if dir.ends_with("deps") {
+        dir.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// One virtual router: oxr-routerd running in a namespace with its own run directory.
@@ -334,6 +336,134 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         if std::env::var_os("OXR_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Labs from lab files, driven through the `oxr-lab` binary as a user would.
+pub mod lab_file {
+    use std::path::Path;
+    use std::process::{Command, Output};
+    use std::time::{Duration, Instant};
+
+    use super::bin_dir;
+
+    /// Stdout and stderr of a finished command, for assertion messages.
+    pub fn text(out: &Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Whether `fib` (`ip route` lines) has `want` ("PREFIX [via GW dev IF]"): the kernel puts
+    /// `nhid N` between the prefix and the gateway.
+    pub fn has_route(fib: &str, want: &str) -> bool {
+        let (prefix, rest) = want.split_once(' ').unwrap_or((want, ""));
+        fib.lines()
+            .any(|l| l.trim().starts_with(&format!("{prefix} ")) && l.contains(rest))
+    }
+
+    /// Panics naming the binaries a lab needs that are not built yet.
+    pub fn require_binaries(names: &[&str]) {
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|b| !bin_dir().join(b).exists())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "build the workspace's binaries first (cargo build --workspace --bins): {missing:?}"
+        );
+    }
+
+    /// A lab brought up from a file under a unique name, taken down on drop (also when the
+    /// test fails or `up` itself failed half-way).
+    pub struct LabUp {
+        pub name: String,
+    }
+
+    impl LabUp {
+        /// `oxr-lab up FILE --name TAG-tPID --wait WAIT_SECS`, asserting it succeeds.
+        pub fn up(file: &Path, tag: &str, wait_secs: u32) -> LabUp {
+            require_binaries(&["oxr-lab", "oxr-routerd", "oxr-fea", "oxr-rib", "oxrsh"]);
+            let lab = LabUp {
+                name: format!("{tag}-t{}", std::process::id() % 100_000),
+            };
+            let wait = wait_secs.to_string();
+            let file = file.to_str().expect("lab file path is UTF-8");
+            let up = lab.oxr_lab(&["up", file, "--name", &lab.name, "--wait", &wait]);
+            assert!(up.status.success(), "oxr-lab up failed:\n{}", text(&up));
+            lab
+        }
+
+        /// Runs `oxr-lab ARGS` with the workspace's binaries.
+        pub fn oxr_lab(&self, args: &[&str]) -> Output {
+            Command::new(bin_dir().join("oxr-lab"))
+                .args(args)
+                .env("OXR_BIN_DIR", bin_dir())
+                .output()
+                .expect("running oxr-lab")
+        }
+
+        /// Runs `cmd` in `node`'s namespace.
+        pub fn exec(&self, node: &str, cmd: &[&str]) -> Output {
+            let mut args = vec!["exec", self.name.as_str(), node, "--"];
+            args.extend_from_slice(cmd);
+            self.oxr_lab(&args)
+        }
+
+        /// One oxrsh command on `node`, its output.
+        pub fn sh(&self, node: &str, cmd: &str) -> String {
+            text(&self.oxr_lab(&["shell", &self.name, node, "-c", cmd]))
+        }
+
+        /// oxr's kernel routes on `node` (protocol 201), one per line.
+        pub fn fib(&self, node: &str) -> String {
+            let out = self.exec(node, &["ip", "route", "show", "proto", "201"]);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+
+        /// Waits until every route of `want` is in `node`'s FIB; returns how long it took.
+        /// On timeout, panics with the FIB and the RIB (`show route`).
+        pub fn wait_fib(&self, node: &str, want: &[&str], within: Duration) -> Duration {
+            let start = Instant::now();
+            loop {
+                let fib = self.fib(node);
+                if want.iter().all(|r| has_route(&fib, r)) {
+                    return start.elapsed();
+                }
+                assert!(
+                    start.elapsed() < within,
+                    "{node}: want {want:#?} within {within:?}, FIB:\n{fib}{}",
+                    self.sh(node, "show route")
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+
+        /// `ping -c COUNT -I FROM TO` in `node`, asserting every reply came back.
+        pub fn ping(&self, node: &str, from: &str, to: &str, count: u32) {
+            let count = count.to_string();
+            let out = self.exec(
+                node,
+                &["ping", "-c", &count, "-i", "0.2", "-W", "2", "-I", from, to],
+            );
+            assert!(
+                out.status.success(),
+                "ping {from} -> {to} in {node} failed:\n{}",
+                text(&out)
+            );
+        }
+    }
+
+    impl Drop for LabUp {
+        fn drop(&mut self) {
+            let out = self.oxr_lab(&["down", &self.name]);
+            if !out.status.success() {
+                eprintln!("oxr-lab down {}: {}", self.name, text(&out));
+            }
         }
     }
 }

@@ -1,0 +1,169 @@
+//! The IXP lab (deploy/labs/ixp.toml): a BIRD route server and four members (two oxr, two
+//! BIRD) on one bridged LAN. `up --wait`, every member learns every other member's prefix
+//! (in its kernel FIB, next hop straight across the LAN), a ping from an oxr member to a
+//! BIRD member, `status` shows the sessions, `down` leaves no namespace or process.
+//!
+//! Needs root, bird, and the workspace's binaries beside oxr-lab; otherwise SKIPPED.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_oxr-lab"))
+        .parent()
+        .expect("binary has a directory")
+        .to_path_buf()
+}
+
+fn skip(test: &str, why: &str) {
+    println!("SKIPPED ({why}): {test}");
+    eprintln!("SKIPPED ({why}): {test}");
+}
+
+/// A lab name and run root of its own; `down` on drop, also when the test fails.
+struct TestLab {
+    name: String,
+    root: tempfile::TempDir,
+}
+
+impl TestLab {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_oxr-lab"));
+        c.arg("--root").arg(self.root.path()).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running oxr-lab")
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{}-", self.name)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The kernel route to `prefix` in a member's namespace ("" if none).
+    fn route(&self, node: &str, prefix: &str) -> String {
+        let o = self.run(&[
+            "exec", &self.name, node, "--", "ip", "-4", "route", "show", prefix,
+        ]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", &self.name]);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn ixp_members_learn_each_other_through_the_route_server() {
+    let test = "ixp_members_learn_each_other_through_the_route_server";
+    if !nix::unistd::geteuid().is_root() {
+        return skip(test, "needs root");
+    }
+    for b in ["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-bgp"] {
+        if !bin_dir().join(b).exists() {
+            return skip(test, &format!("needs the workspace binaries; {b} missing"));
+        }
+    }
+    if !Path::new("/usr/sbin/bird").exists() {
+        return skip(test, "needs bird");
+    }
+    let lab = TestLab {
+        name: format!("t{}x", std::process::id()),
+        root: tempfile::Builder::new()
+            .prefix("oxr-lab-ixp")
+            .tempdir()
+            .unwrap(),
+    };
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/ixp.toml");
+    let up = lab.run(&[
+        "up",
+        file.to_str().unwrap(),
+        "--name",
+        &lab.name,
+        "--wait",
+        "60",
+    ]);
+    assert!(up.status.success(), "up failed:\n{}", text(&up));
+    // rs, m1, m2, b3, b4 and the switch.
+    assert_eq!(lab.namespaces().len(), 6);
+
+    let members = [("m1", 1), ("m2", 2), ("b3", 3), ("b4", 4)];
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let missing = loop {
+        let mut missing = Vec::new();
+        for (m, i) in members {
+            for (_, j) in members.iter().filter(|(_, j)| *j != i) {
+                let r = lab.route(m, &format!("10.65.{j}.0/24"));
+                // Learned through the route server, but the next hop is the member itself.
+                if !r.contains(&format!("via 192.0.2.{j} ")) {
+                    missing.push(format!("{m} lacks 10.65.{j}.0/24 via 192.0.2.{j} ({r:?})"));
+                }
+            }
+        }
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(missing.is_empty(), "{missing:#?}");
+
+    let ping = lab.run(&[
+        "exec",
+        &lab.name,
+        "m1",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "-I",
+        "10.65.1.1",
+        "10.65.3.1",
+    ]);
+    assert!(ping.status.success(), "ping m1 -> b3:\n{}", text(&ping));
+
+    let status = lab.run(&["status", &lab.name]);
+    let st = text(&status);
+    assert!(status.status.success(), "{st}");
+    for (node, want) in [
+        ("m1", "bgp 1/1 Established"),
+        ("m2", "bgp 1/1 Established"),
+        ("rs", "bgp 4/4 Established"),
+        ("b3", "bgp 1/1 Established"),
+    ] {
+        assert!(
+            st.lines().any(|l| l.starts_with(node) && l.contains(want)),
+            "status of {node} should say {want}:\n{st}"
+        );
+    }
+    assert!(st
+        .lines()
+        .any(|l| l.starts_with("lan") && l.contains("switch")));
+
+    let down = lab.run(&["down", &lab.name]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    assert!(!lab.root.path().join(&lab.name).exists());
+}
