@@ -172,7 +172,8 @@ async fn watch_routerd<T: DeserializeOwned>(
     mut backoff: Backoff,
     tx: watch::Sender<Slot<T>>,
 ) {
-    let mut last_json: Option<String> = None;
+    // The last (section, `[router]`) JSON delivered.
+    let mut last_json: Option<(String, String)> = None;
     let mut first = true;
     let mut warned = false;
     loop {
@@ -210,13 +211,18 @@ async fn watch_routerd<T: DeserializeOwned>(
         warned = false;
         while let Ok(Some(msg)) = stream.message().await {
             backoff.reset();
-            if last_json.as_deref() == Some(msg.json.as_str()) {
-                continue; // same section again (e.g. after reconnecting)
+            // Same section and same `[router]` again (e.g. after reconnecting): nothing new.
+            // A change of `[router]` alone (router-id) is news to the protocol.
+            if last_json
+                .as_ref()
+                .is_some_and(|(json, router)| *json == msg.json && *router == msg.router_json)
+            {
+                continue;
             }
             match serde_json::from_str::<T>(&msg.json) {
                 Ok(value) => {
                     tracing::info!(revision = msg.revision, %section, "config received");
-                    last_json = Some(msg.json.clone());
+                    last_json = Some((msg.json.clone(), msg.router_json.clone()));
                     let router = serde_json::from_str(&msg.router_json).unwrap_or_default();
                     tx.send_replace(Some(Arc::new(ConfigUpdate {
                         revision: msg.revision,

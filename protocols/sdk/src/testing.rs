@@ -310,10 +310,14 @@ impl Rib for RibSvc {
 
 // ---------------------------------------------------------------------------------------
 
+/// What the fake routerd delivers: revision, the section, the `[router]` table.
+type Delivered = (u64, serde_json::Value, serde_json::Value);
+
 /// A fake oxr-routerd serving `WatchConfig` for any section from one JSON value that the
-/// test changes with [`set_section`](Self::set_section).
+/// test changes with [`set_section`](Self::set_section) (and `[router]` with
+/// [`set_router`](Self::set_router)).
 pub struct FakeRouterd {
-    section: watch::Sender<(u64, serde_json::Value)>,
+    section: watch::Sender<Delivered>,
     watches: Arc<AtomicU64>,
     served: Served,
 }
@@ -321,7 +325,7 @@ pub struct FakeRouterd {
 impl FakeRouterd {
     /// Serves on `path`, delivering `section` as revision 1.
     pub fn start(path: &Path, section: serde_json::Value) -> Self {
-        let (tx, _) = watch::channel((1, section));
+        let (tx, _) = watch::channel((1, section, serde_json::json!({})));
         let watches = Arc::new(AtomicU64::new(0));
         let router =
             tonic::transport::Server::builder().add_service(RouterdServer::new(RouterdSvc {
@@ -337,9 +341,17 @@ impl FakeRouterd {
 
     /// Commits a new section (next revision) to every watcher.
     pub fn set_section(&self, section: serde_json::Value) {
-        self.section.send_modify(|(rev, s)| {
+        self.section.send_modify(|(rev, s, _)| {
             *rev += 1;
             *s = section;
+        });
+    }
+
+    /// Commits a new `[router]` table (next revision), the section unchanged.
+    pub fn set_router(&self, router: serde_json::Value) {
+        self.section.send_modify(|(rev, _, r)| {
+            *rev += 1;
+            *r = router;
         });
     }
 
@@ -355,7 +367,7 @@ impl FakeRouterd {
 }
 
 struct RouterdSvc {
-    section: watch::Sender<(u64, serde_json::Value)>,
+    section: watch::Sender<Delivered>,
     watches: Arc<AtomicU64>,
 }
 
@@ -431,11 +443,11 @@ impl Routerd for RouterdSvc {
         let (tx, rx) = mpsc::channel(8);
         tokio::spawn(async move {
             loop {
-                let (revision, json) = sub.borrow_and_update().clone();
+                let (revision, json, router) = sub.borrow_and_update().clone();
                 let msg = ConfigSection {
                     revision,
                     json: json.to_string(),
-                    router_json: "{}".into(),
+                    router_json: router.to_string(),
                 };
                 if tx.send(Ok(msg)).await.is_err() || sub.changed().await.is_err() {
                     return;

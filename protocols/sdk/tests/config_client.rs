@@ -85,6 +85,21 @@ async fn a_section_of_the_wrong_shape_is_ignored_and_the_last_one_kept() {
     assert_eq!(next(&mut w).await, ["10.9.0.0/16"]);
 }
 
+#[tokio::test]
+async fn a_change_of_the_router_table_alone_is_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("routerd.sock");
+    let routerd = FakeRouterd::start(&sock, json!({"route": {}}));
+    let mut w: ConfigWatcher<Section> = ConfigWatcher::from_routerd(Address::Unix(sock), "static");
+    next(&mut w).await;
+    // The router ID lives in `[router]`; protocols fall back to it, so it must reach them.
+    routerd.set_router(json!({"router-id": "10.255.0.9"}));
+    next(&mut w).await;
+    let cur = w.current().unwrap();
+    assert_eq!(cur.router["router-id"], "10.255.0.9");
+    assert_eq!(cur.revision, 2);
+}
+
 const ROUTER_TOML: &str = r#"
 [router]
 name = "r1"
