@@ -179,8 +179,11 @@ impl Fea for FeaService {
         let mut input = req.into_inner();
         let state = self.state.clone();
         let (tx, rx) = mpsc::channel(64);
+        // Decoding the next batch overlaps with the kernel inserting this one: a reader task
+        // decodes and converts into a short queue, this task applies in order and acks.
+        let (decoded_tx, mut decoded) = mpsc::channel(4);
+        let reader_state = state.clone();
         tokio::spawn(async move {
-            state.rib_streams.fetch_add(1, Ordering::Relaxed);
             loop {
                 let batch = match input.message().await {
                     Ok(Some(b)) => b,
@@ -190,8 +193,16 @@ impl Fea for FeaService {
                         break;
                     }
                 };
-                let table = state.table();
+                let table = reader_state.table();
                 let b = batch_from_proto(&batch, &|n| table.by_name(n).map(|i| i.ifindex));
+                if decoded_tx.send(b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            state.rib_streams.fetch_add(1, Ordering::Relaxed);
+            while let Some(b) = decoded.recv().await {
                 let ack = state.with_fib(move |f| f.apply(b)).await;
                 if ack.failed > 0 {
                     tracing::warn!(seq = ack.seq, failed = ack.failed, first = ?ack.errors.first(), "FIB batch had failures");

@@ -4,7 +4,8 @@
 //! with `ip -batch` installing the same table in the same run as the reference.
 //!
 //! Run: `cargo build --release --workspace --bins && sudo cargo bench -p oxr-routerd --bench pipeline`
-//! `OXR_BENCH_LIMIT=N` uses only the first N prefixes.
+//! `OXR_BENCH_LIMIT=N` uses only the first N prefixes; `OXR_BENCH_NETLINK_BATCH=N` sets the
+//! FEA's `fea.netlink-batch` (route messages per `sendmsg`, default 64).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -313,7 +314,10 @@ fn main() {
     let config = dir.join("bench.toml");
     std::fs::write(
         &config,
-        "[router]\nname = \"bench\"\n[rib]\nstartup-hold-secs = 1\n",
+        format!(
+            "[router]\nname = \"bench\"\n[rib]\nstartup-hold-secs = 1\n[fea]\nnetlink-batch = {}\n",
+            std::env::var("OXR_BENCH_NETLINK_BATCH").unwrap_or_else(|_| "64".into())
+        ),
     )
     .unwrap();
     let ns = Ns::new(&format!("oxr-bench-{}", std::process::id()));
