@@ -3,18 +3,11 @@
 //! (in its kernel FIB, next hop straight across the LAN), a ping from an oxr member to a
 //! BIRD member, `status` shows the sessions, `down` leaves no namespace or process.
 //!
-//! Needs root, bird, and the workspace's binaries beside oxr-lab; otherwise SKIPPED.
+//! Needs root and bird (otherwise SKIPPED) and the workspace's binaries beside oxr-lab.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_oxr-lab"))
-        .parent()
-        .expect("binary has a directory")
-        .to_path_buf()
-}
 
 fn skip(test: &str, why: &str) {
     println!("SKIPPED ({why}): {test}");
@@ -77,13 +70,11 @@ fn text(o: &Output) -> String {
 #[test]
 fn ixp_members_learn_each_other_through_the_route_server() {
     let test = "ixp_members_learn_each_other_through_the_route_server";
-    if !nix::unistd::geteuid().is_root() {
-        return skip(test, "needs root");
-    }
-    for b in ["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-bgp"] {
-        if !bin_dir().join(b).exists() {
-            return skip(test, &format!("needs the workspace binaries; {b} missing"));
-        }
+    if !oxr_testlab::ready(
+        test,
+        &["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-bgp"],
+    ) {
+        return;
     }
     if !Path::new("/usr/sbin/bird").exists() {
         return skip(test, "needs bird");

@@ -9,35 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_oxr-lab"))
-        .parent()
-        .expect("binary has a directory")
-        .to_path_buf()
-}
-
-/// Root, and every binary the demo lab runs, or a visible skip.
+/// Root (or a visible skip), and every binary the demo lab runs.
 fn ready(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        println!("SKIPPED (needs root): {test}");
-        eprintln!("SKIPPED (needs root): {test}");
-        return false;
-    }
-    for b in [
-        "oxr-routerd",
-        "oxrsh",
-        "oxr-fea",
-        "oxr-rib",
-        "oxr-ospf",
-        "oxr-static",
-    ] {
-        if !bin_dir().join(b).exists() {
-            println!("SKIPPED (needs the workspace binaries, `cargo build --workspace --bins`; {b} missing): {test}");
-            eprintln!("SKIPPED (needs the workspace binaries; {b} missing): {test}");
-            return false;
-        }
-    }
-    true
+    oxr_testlab::ready(
+        test,
+        &[
+            "oxr-routerd",
+            "oxrsh",
+            "oxr-fea",
+            "oxr-rib",
+            "oxr-ospf",
+            "oxr-static",
+        ],
+    )
 }
 
 fn demo_lab() -> PathBuf {

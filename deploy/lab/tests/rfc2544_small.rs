@@ -7,20 +7,13 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn rfc2544_small_run_converges_and_reports() {
-    let test = "rfc2544_small_run_converges_and_reports";
-    if !nix::unistd::geteuid().is_root() {
-        println!("SKIPPED (needs root): {test}");
-        eprintln!("SKIPPED (needs root): {test}");
+    if !oxr_testlab::ready(
+        "rfc2544_small_run_converges_and_reports",
+        &["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-static"],
+    ) {
         return;
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_oxr-lab"));
-    for b in ["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-static"] {
-        if !bin.with_file_name(b).exists() {
-            println!("SKIPPED (needs the workspace binaries; {b} missing): {test}");
-            eprintln!("SKIPPED (needs the workspace binaries; {b} missing): {test}");
-            return;
-        }
-    }
     let root = tempfile::Builder::new()
         .prefix("oxr-rfc2544-test")
         .tempdir()
@@ -127,20 +120,13 @@ fn rfc2544_small_run_converges_and_reports() {
 /// nothing is left behind. A dataplane this build lacks is reported, not fatal.
 #[test]
 fn rfc2544_xdp_generator_counts_frames() {
-    let test = "rfc2544_xdp_generator_counts_frames";
-    if !nix::unistd::geteuid().is_root() {
-        println!("SKIPPED (needs root): {test}");
-        eprintln!("SKIPPED (needs root): {test}");
+    if !oxr_testlab::ready(
+        "rfc2544_xdp_generator_counts_frames",
+        &["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-static"],
+    ) {
         return;
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_oxr-lab"));
-    for b in ["oxr-routerd", "oxrsh", "oxr-fea", "oxr-rib", "oxr-static"] {
-        if !bin.with_file_name(b).exists() {
-            println!("SKIPPED (needs the workspace binaries; {b} missing): {test}");
-            eprintln!("SKIPPED (needs the workspace binaries; {b} missing): {test}");
-            return;
-        }
-    }
     let root = tempfile::Builder::new()
         .prefix("oxr-rfc2544-xdp")
         .tempdir()

@@ -17,6 +17,30 @@ pub fn require_root(test: &str) -> bool {
     }
 }
 
+/// Panics naming the binaries a test needs that are not built yet: deploy/test-all.sh builds
+/// them all first, so a missing one is a broken build, not a reason to skip.
+pub fn require_binaries(names: &[&str]) {
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|b| !bin_dir().join(b).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "build the workspace's binaries first (cargo build --workspace --bins): {missing:?}"
+    );
+}
+
+/// The preamble of a namespace test: false (with a visible skip line) without root;
+/// panics when one of `binaries` is not built.
+pub fn ready(test: &str, binaries: &[&str]) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    require_binaries(binaries);
+    true
+}
+
 /// Runs a command, panicking with its output if it fails.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
@@ -365,19 +389,6 @@ pub mod lab_file {
             .any(|l| l.trim().starts_with(&format!("{prefix} ")) && l.contains(rest))
     }
 
-    /// Panics naming the binaries a lab needs that are not built yet.
-    pub fn require_binaries(names: &[&str]) {
-        let missing: Vec<&str> = names
-            .iter()
-            .copied()
-            .filter(|b| !bin_dir().join(b).exists())
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "build the workspace's binaries first (cargo build --workspace --bins): {missing:?}"
-        );
-    }
-
     /// A lab brought up from a file under a unique name, taken down on drop (also when the
     /// test fails or `up` itself failed half-way).
     pub struct LabUp {
@@ -387,7 +398,7 @@ pub mod lab_file {
     impl LabUp {
         /// `oxr-lab up FILE --name TAG-tPID --wait WAIT_SECS`, asserting it succeeds.
         pub fn up(file: &Path, tag: &str, wait_secs: u32) -> LabUp {
-            require_binaries(&["oxr-lab", "oxr-routerd", "oxr-fea", "oxr-rib", "oxrsh"]);
+            super::require_binaries(&["oxr-lab", "oxr-routerd", "oxr-fea", "oxr-rib", "oxrsh"]);
             let lab = LabUp {
                 name: format!("{tag}-t{}", std::process::id() % 100_000),
             };
