@@ -35,6 +35,10 @@ pub struct FeaState {
     pub interfaces: Option<Arc<InterfaceWatcher>>,
     /// Open ProgramFib streams.
     pub rib_streams: AtomicU64,
+    /// Times the FIB applier found no decoded batch ready (it waited for the RIB or the
+    /// decoder), and the microseconds it waited: where the kernel backend sat idle.
+    pub input_waits: AtomicU64,
+    pub input_wait_us: AtomicU64,
 }
 
 impl FeaState {
@@ -44,6 +48,8 @@ impl FeaState {
             fib: Arc::new(Mutex::new(fib)),
             interfaces,
             rib_streams: AtomicU64::new(0),
+            input_waits: AtomicU64::new(0),
+            input_wait_us: AtomicU64::new(0),
         })
     }
 
@@ -202,7 +208,20 @@ impl Fea for FeaService {
         });
         tokio::spawn(async move {
             state.rib_streams.fetch_add(1, Ordering::Relaxed);
-            while let Some(b) = decoded.recv().await {
+            loop {
+                let b = match decoded.try_recv() {
+                    Ok(b) => b,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let t = std::time::Instant::now();
+                        let Some(b) = decoded.recv().await else { break };
+                        state.input_waits.fetch_add(1, Ordering::Relaxed);
+                        state
+                            .input_wait_us
+                            .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        b
+                    }
+                };
                 let ack = state.with_fib(move |f| f.apply(b)).await;
                 if ack.failed > 0 {
                     tracing::warn!(seq = ack.seq, failed = ack.failed, first = ?ack.errors.first(), "FIB batch had failures");
@@ -211,6 +230,11 @@ impl Fea for FeaService {
                     break;
                 }
             }
+            tracing::info!(
+                input_waits = state.input_waits.load(Ordering::Relaxed),
+                input_wait_ms = state.input_wait_us.load(Ordering::Relaxed) / 1000,
+                "ProgramFib stream ended"
+            );
             state.rib_streams.fetch_sub(1, Ordering::Relaxed);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -230,32 +254,41 @@ impl Fea for FeaService {
             None => None,
         };
         let family = req.family;
-        let routes = self
-            .state
-            .with_fib(move |f| match prefix {
-                Some(p) => lookup(f, &p).into_iter().collect::<Vec<_>>(),
-                None => f.backend().routes(),
-            })
-            .await;
-        let table = self.state.table();
-        let names = name_lookup(&table);
-        let keep = |r: &Route| match family {
+        let keep = move |r: &Route| match family {
             4 | 2 => r.prefix.addr().is_ipv4(),
             6 | 10 => r.prefix.addr().is_ipv6(),
             _ => true,
         };
-        let chunks: Vec<Result<FibEntries, Status>> = routes
-            .iter()
-            .filter(|r| keep(r))
-            .collect::<Vec<_>>()
-            .chunks(FIB_CHUNK)
-            .map(|c| {
-                Ok(FibEntries {
-                    routes: c.iter().map(|r| route_to_proto(r, &names)).collect(),
-                })
-            })
-            .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        let state = self.state.clone();
+        // A page of the table at a time (the FIB lock is taken per page), so a full table
+        // is never copied whole.
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let mut after: Option<IpNet> = None;
+            loop {
+                let cursor = after;
+                let page = state
+                    .with_fib(move |f| match prefix {
+                        Some(p) if cursor.is_none() => lookup(f, &p).into_iter().collect(),
+                        Some(_) => Vec::new(),
+                        None => f.backend().routes_page(cursor.as_ref(), FIB_CHUNK),
+                    })
+                    .await;
+                let Some(last) = page.last() else { return };
+                after = Some(last.prefix);
+                let table = state.table();
+                let names = name_lookup(&table);
+                let routes: Vec<_> = page
+                    .iter()
+                    .filter(|r| keep(r))
+                    .map(|r| route_to_proto(r, &names))
+                    .collect();
+                if !routes.is_empty() && tx.send(Ok(FibEntries { routes })).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<FeaStatus>, Status> {
@@ -310,12 +343,7 @@ impl FeaShow {
             .with_fib(move |f| {
                 let routes: Vec<(Route, bool)> = match prefix {
                     Some(p) => lookup(f, &p).into_iter().collect::<Vec<_>>(),
-                    None => f
-                        .backend()
-                        .routes()
-                        .into_iter()
-                        .take(SHOW_FIB_LIMIT)
-                        .collect(),
+                    None => f.backend().routes_page(None, SHOW_FIB_LIMIT),
                 }
                 .into_iter()
                 .map(|r| {
@@ -406,6 +434,7 @@ impl FeaShow {
              Route errors:         {}\n\
              Syncs completed:      {} (last: {} kept, {} removed)\n\
              Netlink messages:     {} in {} sendmsg calls\n\
+             Waits for input:      {} ({} ms)\n\
              Interface overruns:   {}\n",
             st.backend,
             st.routes_ipv4,
@@ -423,6 +452,8 @@ impl FeaShow {
             c.reconciled_removed,
             st.messages,
             st.sends,
+            self.state.input_waits.load(Ordering::Relaxed),
+            self.state.input_wait_us.load(Ordering::Relaxed) / 1000,
             overruns,
         );
         ShowOutput {
@@ -433,6 +464,8 @@ impl FeaShow {
                 "rib_connected": rib,
                 "syncing": syncing,
                 "netlink_overruns": overruns,
+                "input_waits": self.state.input_waits.load(Ordering::Relaxed),
+                "input_wait_us": self.state.input_wait_us.load(Ordering::Relaxed),
             }),
         }
     }

@@ -109,6 +109,37 @@ pub fn plan_interfaces(
     (actions, missing)
 }
 
+/// Interfaces (name, ifindex) already brought to the current config. The FEA applies a
+/// config to an interface once: when the config changes, or when the interface appears
+/// (or is re-created with a new index). What an operator changes by hand afterwards (`ip
+/// link set X down`, an address removed) is left alone until the next config change.
+pub type Applied = std::collections::HashSet<(String, u32)>;
+
+/// [`plan_interfaces`] for the configured interfaces not in `applied` only; records them
+/// (those that exist) as applied.
+pub fn plan_new_interfaces(
+    table: &InterfaceTable,
+    cfg: &BTreeMap<String, InterfaceConfig>,
+    applied: &mut Applied,
+) -> (Vec<IfAction>, Vec<String>) {
+    let fresh: BTreeMap<String, InterfaceConfig> = cfg
+        .iter()
+        .filter(|(n, _)| {
+            table
+                .by_name(n)
+                .is_none_or(|i| !applied.contains(&(n.to_string(), i.ifindex)))
+        })
+        .map(|(n, c)| (n.clone(), c.clone()))
+        .collect();
+    let planned = plan_interfaces(table, &fresh);
+    for n in fresh.keys() {
+        if let Some(i) = table.by_name(n) {
+            applied.insert((n.clone(), i.ifindex));
+        }
+    }
+    planned
+}
+
 /// The netlink request (and its flags) carrying out `a`.
 pub fn action_message(a: &IfAction) -> (RtMessage, u16) {
     match a {
@@ -239,6 +270,40 @@ mod tests {
         )]
         .into();
         assert_eq!(plan_interfaces(&table(), &cfg), (vec![], vec![]));
+    }
+
+    #[test]
+    fn config_is_applied_once_per_interface_so_an_operator_change_stays() {
+        let mut t = table();
+        let mut cfg = BTreeMap::new();
+        cfg.insert(
+            "eth0".to_string(),
+            InterfaceConfig {
+                up: Some(true),
+                ..Default::default()
+            },
+        );
+        cfg.insert("eth9".to_string(), InterfaceConfig::default());
+        let mut applied = Applied::new();
+        // eth0 is down: raised the first time.
+        assert!(!t.interfaces[&3].admin_up);
+        let (a, missing) = plan_new_interfaces(&t, &cfg, &mut applied);
+        assert_eq!(a.len(), 1);
+        assert!(matches!(a[0], IfAction::SetAdmin { up: true, .. }));
+        assert_eq!(missing, vec!["eth9".to_string()]);
+        // An operator sets it down again: not raised on later interface updates.
+        let (a, _) = plan_new_interfaces(&t, &cfg, &mut applied);
+        assert!(a.is_empty(), "{a:?}");
+        // Re-created with a new index: configured again.
+        let mut i = t.interfaces.remove(&3).unwrap();
+        i.ifindex = 12;
+        t.interfaces.insert(12, i);
+        let (a, _) = plan_new_interfaces(&t, &cfg, &mut applied);
+        assert_eq!(a.len(), 1);
+        // A config change (cleared set) applies it again.
+        applied.clear();
+        let (a, _) = plan_new_interfaces(&t, &cfg, &mut applied);
+        assert_eq!(a.len(), 1);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! ProgramFib semantics on top of a backend: batches applied in order, and the
 //! resynchronisation that lets any process restart without flushing the forwarding table.
 //!
-//! A batch with `begin_sync` opens a sync: every prefix added from then on is remembered.
-//! The batch with `end_sync` closes it: whatever the backend holds that was not re-sent is
-//! deleted ([`sync_deletions`]). Re-sent routes identical to what is installed cost nothing
+//! A batch with `begin_sync` opens a sync: the backend clears a per-route mark, and every
+//! prefix added from then on is marked ([`FibBackend::sync_begin`]). The batch with
+//! `end_sync` closes it: whatever the backend holds unmarked was not re-sent and is deleted,
+//! a page at a time ([`SYNC_DELETE_PAGE`]), so no full-table set or list is ever built. Re-sent routes identical to what is installed cost nothing
 //! (the backend compares), so a FEA restart followed by the RIB's full re-send changes
 //! nothing in the kernel.
 
@@ -19,6 +20,9 @@ use crate::backend::{Action, FibBackend, FibOp, Nexthop, Route};
 
 /// Most error strings carried in one ack (the counts are always complete).
 pub const MAX_ACK_ERRORS: usize = 32;
+
+/// Stale routes deleted per backend call when a sync ends.
+pub const SYNC_DELETE_PAGE: usize = 4096;
 
 /// One batch, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,16 +52,8 @@ pub struct FibCounters {
 /// The backend plus the sync state.
 pub struct Fib {
     backend: Box<dyn FibBackend>,
-    syncing: Option<HashSet<IpNet>>,
+    syncing: bool,
     counters: FibCounters,
-}
-
-/// What a completed sync removes: prefixes held but not re-sent.
-pub fn sync_deletions(held: &[IpNet], resent: &HashSet<IpNet>) -> Vec<IpNet> {
-    held.iter()
-        .filter(|p| !resent.contains(p))
-        .copied()
-        .collect()
 }
 
 /// The ops for a batch: deletes first (except prefixes the same batch adds: the add wins),
@@ -89,7 +85,7 @@ impl Fib {
     pub fn new(backend: Box<dyn FibBackend>) -> Self {
         Fib {
             backend,
-            syncing: None,
+            syncing: false,
             counters: FibCounters::default(),
         }
     }
@@ -111,32 +107,21 @@ impl Fib {
 
     /// Whether a sync is open.
     pub fn syncing(&self) -> bool {
-        self.syncing.is_some()
+        self.syncing
     }
 
     /// Applies one batch and returns its ack.
     pub fn apply(&mut self, mut b: Batch) -> FibAck {
         self.counters.batches += 1;
         if b.begin_sync {
-            if self.syncing.is_some() {
+            if self.syncing {
                 tracing::info!("begin_sync while a sync was open: starting over");
             }
-            self.syncing = Some(HashSet::new());
+            self.syncing = true;
+            self.backend.sync_begin();
         }
         let (seq, invalid, end_sync) = (b.seq, std::mem::take(&mut b.invalid), b.end_sync);
         let ops = into_ops(b);
-        if let Some(s) = &mut self.syncing {
-            for op in &ops {
-                match op {
-                    FibOp::Add(r) => {
-                        s.insert(r.prefix);
-                    }
-                    FibOp::Delete(p) => {
-                        s.remove(p);
-                    }
-                }
-            }
-        }
         let mut ack = FibAck {
             seq,
             ..Default::default()
@@ -148,26 +133,34 @@ impl Fib {
         let results = self.backend.apply(&ops);
         self.record(&mut ack, results);
         if end_sync {
-            match self.syncing.take() {
-                Some(resent) => {
-                    let dels = sync_deletions(&self.backend.prefixes(), &resent);
-                    let ops: Vec<FibOp> = dels.iter().map(|p| FibOp::Delete(*p)).collect();
-                    let results = self.backend.apply(&ops);
-                    let removed = results.iter().filter(|r| r.is_ok()).count() as u64;
-                    for e in results.into_iter().filter_map(Result::err) {
-                        self.counters.route_errors += 1;
-                        push_error(&mut ack, format!("sync delete {e}"));
+            if std::mem::take(&mut self.syncing) {
+                let mut removed = 0u64;
+                let mut after: Option<IpNet> = None;
+                loop {
+                    let stale = self.backend.stale_page(after.as_ref(), SYNC_DELETE_PAGE);
+                    let Some(last) = stale.last().copied() else {
+                        break;
+                    };
+                    after = Some(last);
+                    let ops: Vec<FibOp> = stale.into_iter().map(FibOp::Delete).collect();
+                    for r in self.backend.apply(&ops) {
+                        match r {
+                            Ok(()) => removed += 1,
+                            Err(e) => {
+                                self.counters.route_errors += 1;
+                                push_error(&mut ack, format!("sync delete {e}"));
+                            }
+                        }
                     }
-                    self.counters.syncs_completed += 1;
-                    self.counters.reconciled_kept = resent.len() as u64;
-                    self.counters.reconciled_removed = removed;
-                    tracing::info!(
-                        kept = resent.len(),
-                        removed,
-                        "FIB synchronised with the RIB"
-                    );
                 }
-                None => tracing::warn!("end_sync without begin_sync: ignored"),
+                let st = self.backend.status();
+                let kept = (st.routes_ipv4 + st.routes_ipv6).saturating_sub(st.unconfirmed);
+                self.counters.syncs_completed += 1;
+                self.counters.reconciled_kept = kept;
+                self.counters.reconciled_removed = removed;
+                tracing::info!(kept, removed, "FIB synchronised with the RIB");
+            } else {
+                tracing::warn!("end_sync without begin_sync: ignored");
             }
         }
         ack
@@ -359,17 +352,6 @@ mod tests {
             metric: 0,
             protocol: "static".into(),
         }
-    }
-
-    #[test]
-    fn sync_deletes_only_what_was_not_resent() {
-        let held = vec![net("10.0.0.0/8"), net("10.1.0.0/16"), net("2001:db8::/32")];
-        let resent: HashSet<IpNet> = [net("10.1.0.0/16"), net("192.0.2.0/24")].into();
-        assert_eq!(
-            sync_deletions(&held, &resent),
-            vec![net("10.0.0.0/8"), net("2001:db8::/32")]
-        );
-        assert!(sync_deletions(&held, &held.iter().copied().collect()).is_empty());
     }
 
     #[test]

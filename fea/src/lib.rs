@@ -16,6 +16,7 @@ pub mod interfaces;
 pub mod netlink;
 pub mod nexthop;
 pub mod server;
+pub mod table;
 
 pub use backend::{BackendKind, BackendOptions, FibBackend};
 pub use server::{run, run_until, Args};

@@ -287,12 +287,24 @@ impl NlSocket {
     /// Dumps (`NLM_F_DUMP`) with the given request, retrying when the kernel reports the dump
     /// was interrupted by concurrent changes.
     pub fn dump(&mut self, request: &RtMessage) -> Result<Vec<RtMessage>, NlError> {
+        let mut out = Vec::new();
+        self.dump_each(request, |m| out.push(m))?;
+        Ok(out)
+    }
+
+    /// [`NlSocket::dump`] handing each message to `f` as it is read, so a large dump is
+    /// never held whole. A repeated (interrupted) dump hands messages again: `f` must
+    /// accept a message twice.
+    pub fn dump_each(
+        &mut self,
+        request: &RtMessage,
+        mut f: impl FnMut(RtMessage),
+    ) -> Result<(), NlError> {
         for _ in 0..5 {
             let seq = self.next_seq();
             self.tx.clear();
             frame_into(&mut self.tx, request, NLM_F_REQUEST | NLM_F_DUMP, seq);
             self.sock.send(&self.tx, 0)?;
-            let mut out = Vec::new();
             let mut interrupted = false;
             'recv: loop {
                 for r in self.recv()? {
@@ -303,7 +315,7 @@ impl NlSocket {
                             msg,
                         } if s == seq => {
                             interrupted |= i;
-                            out.push(msg);
+                            f(msg);
                         }
                         Received::Done { seq: s } if s == seq => break 'recv,
                         Received::Ack { seq: s, code } if s == seq && code != 0 => {
@@ -317,10 +329,42 @@ impl NlSocket {
                 }
             }
             if !interrupted {
-                return Ok(out);
+                return Ok(());
             }
         }
         Err(NlError::DumpInterrupted)
+    }
+
+    /// Sends one datagram of `count` framed requests numbered from `first_seq` (the last
+    /// asking for an ack) and reads the answers up to that ack. The kernel handles the
+    /// whole datagram inside `sendmsg`, so the answers are already queued when it returns.
+    /// Returns the failed requests: (index in the datagram, -errno).
+    pub fn send_batch(
+        &mut self,
+        buf: &[u8],
+        first_seq: u32,
+        count: u32,
+    ) -> Result<Vec<(u32, i32)>, NlError> {
+        let last_seq = first_seq.wrapping_add(count.saturating_sub(1));
+        self.sock.send(buf, 0)?;
+        let mut errors = Vec::new();
+        loop {
+            let mut finished = false;
+            for r in self.recv()? {
+                if let Received::Ack { seq, code } = r {
+                    let idx = seq.wrapping_sub(first_seq);
+                    if code != 0 && idx < count {
+                        errors.push((idx, code));
+                    }
+                    if seq == last_seq {
+                        finished = true;
+                    }
+                }
+            }
+            if finished {
+                return Ok(errors);
+            }
+        }
     }
 
     /// Sends `requests` packed `per_send` to a `sendmsg`, each with `NLM_F_REQUEST` plus its

@@ -30,7 +30,9 @@ use tokio::sync::watch;
 
 use crate::api::{FeaService, FeaShow, FeaState};
 use crate::backend::{self, BackendKind, BackendOptions};
-use crate::config::{action_message, plan_interfaces, section_from_file, section_from_json};
+use crate::config::{
+    action_message, plan_interfaces, plan_new_interfaces, section_from_file, section_from_json,
+};
 use crate::fib::Fib;
 use crate::interfaces::InterfaceWatcher;
 
@@ -207,31 +209,49 @@ async fn watch_routerd(addr: Address, tx: watch::Sender<Option<FeaSection>>) {
     }
 }
 
-/// Applies the config: netlink batch size now, interface settings now and whenever the
-/// interfaces change (a configured interface may appear later).
+/// Applies the config: netlink batch size now, interface settings now (once per
+/// interface, see [`crate::config::Applied`]) and to interfaces that appear later. An
+/// interface an operator sets down by hand stays down until the config changes.
 async fn config_task(
     state: Arc<FeaState>,
     mut cfg_rx: watch::Receiver<Option<FeaSection>>,
     started_with: BackendKind,
 ) {
     let mut updates = state.interfaces.as_ref().map(|w| w.subscribe().1);
+    let applied = Arc::new(std::sync::Mutex::new(crate::config::Applied::new()));
+    let mut last_interfaces = None;
+    let mut config_changed = true;
     loop {
         let section = cfg_rx.borrow_and_update().clone();
         if let Some(s) = section {
-            let batch = s.fea.netlink_batch as usize;
-            state
-                .with_fib(move |f| f.backend_mut().set_batch(batch))
-                .await;
-            if BackendKind::from(s.fea.dataplane) != started_with {
-                tracing::warn!("fea.dataplane changed: restart oxr-fea to switch backends");
+            if config_changed {
+                let batch = s.fea.netlink_batch as usize;
+                state
+                    .with_fib(move |f| f.backend_mut().set_batch(batch))
+                    .await;
+                if BackendKind::from(s.fea.dataplane) != started_with {
+                    tracing::warn!("fea.dataplane changed: restart oxr-fea to switch backends");
+                }
+                // The same interfaces re-sent (routerd reconnecting) are not a change.
+                if last_interfaces.as_ref() != Some(&s.interfaces) {
+                    applied.lock().expect("applied lock").clear();
+                    last_interfaces = Some(s.interfaces.clone());
+                }
             }
             if let Some(w) = state.interfaces.clone() {
                 let ifs = s.interfaces.clone();
-                let _ = tokio::task::spawn_blocking(move || configure_interfaces(&w, &ifs)).await;
+                let applied = applied.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    configure_interfaces_once(&w, &ifs, &mut applied.lock().expect("applied lock"))
+                })
+                .await;
             }
         }
         tokio::select! {
-            r = cfg_rx.changed() => if r.is_err() { return },
+            r = cfg_rx.changed() => {
+                if r.is_err() { return }
+                config_changed = true;
+            }
             _ = async {
                 match &mut updates {
                     Some(u) => {
@@ -241,9 +261,20 @@ async fn config_task(
                     }
                     None => std::future::pending::<()>().await,
                 }
-            } => {}
+            } => config_changed = false,
         }
     }
+}
+
+/// [`configure_interfaces`] for the interfaces not yet in `applied` (see
+/// [`crate::config::plan_new_interfaces`]); returns the actions that failed.
+pub fn configure_interfaces_once(
+    w: &InterfaceWatcher,
+    cfg: &std::collections::BTreeMap<String, oxr_config::InterfaceConfig>,
+    applied: &mut crate::config::Applied,
+) -> Vec<String> {
+    let (actions, missing) = plan_new_interfaces(&w.snapshot(), cfg, applied);
+    run_actions(w, actions, missing)
 }
 
 /// Brings the interfaces to what `cfg` says; returns the actions that failed.
@@ -252,6 +283,14 @@ pub fn configure_interfaces(
     cfg: &std::collections::BTreeMap<String, oxr_config::InterfaceConfig>,
 ) -> Vec<String> {
     let (actions, missing) = plan_interfaces(&w.snapshot(), cfg);
+    run_actions(w, actions, missing)
+}
+
+fn run_actions(
+    w: &InterfaceWatcher,
+    actions: Vec<crate::config::IfAction>,
+    missing: Vec<String>,
+) -> Vec<String> {
     for m in &missing {
         tracing::debug!(interface = %m, "configured interface does not exist (yet)");
     }

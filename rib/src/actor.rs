@@ -191,9 +191,13 @@ impl RibHandle {
     }
 }
 
+/// Commands queued for the RIB task. Publish batches wait here decoded (up to 2000 routes,
+/// ~150 bytes each, per batch): 16 keep the task busy while bounding that memory.
+const CMD_QUEUE: usize = 16;
+
 /// Starts the RIB task (and its startup hold timer) on the current tokio runtime.
 pub fn spawn(opts: RibOptions) -> RibHandle {
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(CMD_QUEUE);
     let (fib_tx, fib_rx) = mpsc::unbounded_channel();
     let weak = tx.downgrade();
     let startup = opts.startup_hold;

@@ -188,18 +188,19 @@ impl FibQueue {
             if !s.dump_done {
                 let mut last = s.dump_after;
                 let mut finished = true;
-                for (k, e) in table.after_mut(s.dump_after) {
+                table.for_each_mut(s.dump_after, |k, e| {
                     if out.add.len() >= BATCH {
                         finished = false;
-                        break;
+                        return std::ops::ControlFlow::Break(());
                     }
-                    last = Some(*k);
+                    last = Some(k);
                     if let Some(info) = desired(e, protocol_of) {
                         e.flags |= FIB_SENT;
                         e.flags &= !FIB_DIRTY;
-                        out.add.push((*k, info));
+                        out.add.push((k, info));
                     }
-                }
+                    std::ops::ControlFlow::Continue(())
+                });
                 s.dump_after = last;
                 s.dump_done = finished;
             }

@@ -3,6 +3,7 @@
 //! of its own allocation.
 
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
@@ -89,6 +90,64 @@ impl Interner {
     }
 }
 
+/// A pool of shared immutable values: a full table is a million prefixes but a handful of
+/// distinct candidate lists, selections and resolutions, so each entry holds one pointer
+/// to a shared value instead of its own copy (8 bytes instead of 24 to 48).
+#[derive(Debug)]
+pub struct Pool<T> {
+    set: HashSet<Arc<T>>,
+    /// The last value returned: consecutive routes of a batch usually share it.
+    last: Option<Arc<T>>,
+    /// Size after the last collection, to collect when the pool has doubled.
+    collected_at: usize,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            set: HashSet::new(),
+            last: None,
+            collected_at: 0,
+        }
+    }
+}
+
+impl<T: Hash + Eq> Pool<T> {
+    /// The shared value equal to `v`.
+    pub fn get(&mut self, v: T) -> Arc<T> {
+        if let Some(last) = &self.last {
+            if **last == v {
+                return last.clone();
+            }
+        }
+        let a = match self.set.get(&v) {
+            Some(a) => a.clone(),
+            None => {
+                if self.set.len() >= 2 * self.collected_at + 1024 {
+                    // Drop values nothing uses any more (only the pool holds them).
+                    self.set.retain(|s| Arc::strong_count(s) > 1);
+                    self.collected_at = self.set.len();
+                }
+                let a = Arc::new(v);
+                self.set.insert(a.clone());
+                a
+            }
+        };
+        self.last = Some(a.clone());
+        a
+    }
+
+    /// Number of distinct values held.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +171,20 @@ mod tests {
         assert_eq!(b[0].interface.as_deref(), Some("eth0"));
         assert_eq!(a[0].interface, None);
         assert_eq!(i.len(), 2);
+    }
+
+    #[test]
+    fn pool_shares_equal_values_and_collects_unused_ones() {
+        let mut p: Pool<(u32, u32)> = Pool::default();
+        let a = p.get((1, 2));
+        let _b = p.get((3, 4));
+        assert!(Arc::ptr_eq(&a, &p.get((1, 2))));
+        assert_eq!(p.len(), 2);
+        // Fill past the collection threshold with values dropped at once.
+        for i in 0..2000 {
+            drop(p.get((10, i)));
+        }
+        assert!(p.len() < 2000, "unused values are collected");
+        assert!(Arc::ptr_eq(&a, &p.get((1, 2))), "used values stay shared");
     }
 }

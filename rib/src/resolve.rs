@@ -22,7 +22,7 @@ use crate::selection::Selected;
 use crate::table::{Action, ClientId, Entry, FibNexthop, FibNhSet, Key, Table};
 
 /// How a selected route resolved; see the module docs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Level {
     /// Every next hop carries an interface.
     Direct,
@@ -33,7 +33,7 @@ pub enum Level {
 }
 
 /// The result of resolving a selected route.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Resolution {
     /// None for blackhole/reject routes (installed, but nothing resolves through them).
     pub level: Option<Level>,
@@ -70,7 +70,7 @@ pub fn is_direct(sel: &Selected) -> bool {
 
 fn entry_is_direct(e: &Entry) -> bool {
     matches!(
-        e.res,
+        e.res.as_deref(),
         Some(Resolution {
             level: Some(Level::Direct),
             ..
@@ -79,7 +79,7 @@ fn entry_is_direct(e: &Entry) -> bool {
 }
 
 fn entry_is_eligible(e: &Entry) -> bool {
-    e.res.as_ref().is_some_and(Resolution::eligible)
+    e.res.as_deref().is_some_and(Resolution::eligible)
 }
 
 /// Longest match of `addr` among `Direct` routes.

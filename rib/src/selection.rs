@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use crate::table::{Action, Candidate, ClientId, Nexthop, NhSet};
 
 /// What selection chose for a prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Selected {
     /// The best candidate's client: the route's origin in show, FIB and redistribution.
     pub primary: ClientId,

@@ -24,17 +24,17 @@ use tonic::Status;
 
 use crate::connected::Interfaces;
 use crate::fib_feed::{desired, FibOut, FibQueue};
-use crate::intern::Interner;
+use crate::intern::{Interner, Pool};
 use crate::nexthop_watch::{
     covering, nexthop_proto, update_proto, CoverIndex, WatchAnswer, WatchId,
 };
 use crate::publish::{ParsedBatch, ParsedRoute, RawNexthop};
 use crate::redistribution::{RedistSink, RedistWatcher};
-use crate::resolve::{lpm_direct, lpm_eligible, resolve, GatewayAnswer, Via};
+use crate::resolve::{lpm_direct, lpm_eligible, resolve, GatewayAnswer, Resolution, Via};
 use crate::selection::{select, Selected};
 use crate::table::{
-    Action, Candidate, ClientId, Entry, FastHash, Key, NhSet, Table, CONNECTED_CLIENT, FIB_SENT,
-    SEL_CHANGED,
+    Action, CandList, Candidate, Cands, ClientId, Entry, Key, NhSet, Table, CONNECTED_CLIENT,
+    FIB_SENT, SEL_CHANGED,
 };
 
 /// The RIB's settings.
@@ -159,8 +159,10 @@ struct Tracked {
     ans0: Option<Key>,
     /// Longest match among eligible routes.
     ans: Option<Via>,
-    /// Prefixes whose selected route has this gateway.
-    deps: HashSet<Key, FastHash>,
+    /// How many prefixes' selected routes have this gateway. A count, not the set: a full
+    /// table through one gateway would otherwise hold a million keys here; the routes are
+    /// found again by a table scan on the rare change of the gateway's answer.
+    deps: u64,
     /// WatchNexthops streams watching it.
     watchers: SmallVec<[WatchId; 2]>,
     /// What the watchers were last told.
@@ -214,9 +216,14 @@ pub struct RibState {
     clients: Vec<Client>,
     by_name: HashMap<(Arc<str>, Arc<str>), ClientId>,
     interner: Interner,
+    pools: Pools,
     tracked: BTreeMap<Key, Tracked>,
     cover: CoverIndex,
     work: Vec<Key>,
+    /// Gateways whose answer changed: routes through them must be re-resolved.
+    dirty_gateways: Vec<IpAddr>,
+    /// The scan finding the routes through `dirty_gateways`, in bounded chunks.
+    dep_scan: Option<DepScan>,
     /// The FIB feed's queue and session.
     pub fib: FibQueue,
     watches: HashMap<WatchId, WatchSink>,
@@ -234,12 +241,47 @@ pub struct RibState {
     pub parse_errors: u64,
 }
 
+/// The shared values entries point at.
+#[derive(Debug, Default)]
+struct Pools {
+    cands: Pool<Cands>,
+    sels: Pool<Selected>,
+    res: Pool<Resolution>,
+}
+
+impl Pools {
+    fn cands(&mut self, c: Cands) -> CandList {
+        if c.is_empty() {
+            return CandList::default();
+        }
+        CandList::new(self.cands.get(c))
+    }
+}
+
+/// Routes queued per step of a dependents scan: bounds the work list.
+const DEP_CHUNK: usize = 4096;
+
+/// A scan of the table for the routes using some gateways.
+#[derive(Debug)]
+struct DepScan {
+    gateways: Vec<IpAddr>,
+    after: Option<Key>,
+}
+
+/// The distinct gateway-only next hops of a set (each counted once in `Tracked::deps`).
 fn gateways(set: Option<&NhSet>) -> SmallVec<[IpAddr; 4]> {
-    set.into_iter()
+    let mut out: SmallVec<[IpAddr; 4]> = SmallVec::new();
+    for g in set
+        .into_iter()
         .flat_map(|s| s.iter())
         .filter(|n| n.interface.is_none())
         .filter_map(|n| n.gateway)
-        .collect()
+    {
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    out
 }
 
 fn gateway_answer(
@@ -279,9 +321,12 @@ impl RibState {
             clients: vec![connected],
             by_name,
             interner: Interner::default(),
+            pools: Pools::default(),
             tracked: BTreeMap::new(),
             cover: CoverIndex::default(),
             work: Vec::new(),
+            dirty_gateways: Vec::new(),
+            dep_scan: None,
             fib: FibQueue::default(),
             watches: HashMap::new(),
             redist: Vec::new(),
@@ -428,12 +473,18 @@ impl RibState {
         c.gen += 1;
         let (gen, hold) = (c.gen, c.stale_hold.unwrap_or(default_hold));
         let mut stale = 0u64;
-        for (_, e) in self.table.iter_mut() {
-            for cand in e.cands.iter_mut().filter(|c| c.client == client) {
-                cand.stale = true;
-                stale += 1;
+        let pools = &mut self.pools;
+        self.table.for_each_mut(None, |_, e| {
+            if e.cands.iter().any(|c| c.client == client) {
+                let mut cands = e.cands.to_owned_cands();
+                for cand in cands.iter_mut().filter(|c| c.client == client) {
+                    cand.stale = true;
+                    stale += 1;
+                }
+                e.cands = pools.cands(cands);
             }
-        }
+            std::ops::ControlFlow::Continue(())
+        });
         let c = &self.clients[client as usize];
         tracing::info!(protocol = %c.protocol, instance = %c.instance, stale, hold_secs = hold.as_secs(), "Publish stream closed; routes kept stale");
         if stale > 0 {
@@ -477,21 +528,35 @@ impl RibState {
                 .is_some_and(|ps| ps.iter().all(|p| self.eor_seen.contains(p)))
     }
 
+    /// Removes the client's stale candidates, in bounded chunks (no list of a whole
+    /// table's keys).
     fn sweep(&mut self, client: ClientId) -> u64 {
-        let keys: Vec<Key> = self
-            .table
-            .iter()
-            .filter(|(_, e)| e.cands.iter().any(|c| c.client == client && c.stale))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in &keys {
-            if let Some(e) = self.table.get_mut(k) {
-                e.cands.retain(|c| !(c.client == client && c.stale));
+        let mut swept = 0u64;
+        let mut after = None;
+        loop {
+            let keys: Vec<Key> = self
+                .table
+                .after(after)
+                .filter(|(_, e)| e.cands.iter().any(|c| c.client == client && c.stale))
+                .map(|(k, _)| k)
+                .take(DEP_CHUNK)
+                .collect();
+            let Some(last) = keys.last().copied() else {
+                break;
+            };
+            for k in &keys {
+                if let Some(e) = self.table.get_mut(k) {
+                    let mut cands = e.cands.to_owned_cands();
+                    cands.retain(|c| !(c.client == client && c.stale));
+                    e.cands = self.pools.cands(cands);
+                }
+                self.reselect(*k);
             }
-            self.reselect(*k);
+            self.process_work();
+            swept += keys.len() as u64;
+            after = Some(last);
         }
-        self.process_work();
-        keys.len() as u64
+        swept
     }
 
     // ----- The pipeline -----
@@ -520,7 +585,8 @@ impl RibState {
         let client = cand.client;
         let width = self.opts.ecmp_width;
         let e = self.table.entry(key);
-        match e.cands.iter_mut().find(|c| c.client == client) {
+        let mut cands = e.cands.to_owned_cands();
+        match cands.iter_mut().find(|c| c.client == client) {
             Some(c) => {
                 let same = c.distance == cand.distance
                     && c.metric == cand.metric
@@ -529,16 +595,21 @@ impl RibState {
                     && c.nexthops == cand.nexthops;
                 if same {
                     // A re-sent route (after a reconnect): no longer stale, nothing moves.
-                    c.stale = false;
+                    if c.stale {
+                        c.stale = false;
+                        e.cands = self.pools.cands(cands);
+                    }
                     return;
                 }
                 *c = cand;
             }
-            None => e.cands.push(cand),
+            None => cands.push(cand),
         }
+        e.cands = self.pools.cands(cands);
         // Selection on the entry in hand: one map lookup per route.
         let new = select(&e.cands, width);
-        if new != e.sel {
+        if e.sel.as_deref() != new.as_ref() {
+            let new = new.map(|s| self.pools.sels.get(s));
             let old = std::mem::replace(&mut e.sel, new.clone());
             e.flags |= SEL_CHANGED;
             self.selection_changed(key, old, new);
@@ -550,7 +621,9 @@ impl RibState {
             return;
         };
         let before = e.cands.len();
-        e.cands.retain(|c| c.client != client);
+        let mut cands = e.cands.to_owned_cands();
+        cands.retain(|c| c.client != client);
+        e.cands = self.pools.cands(cands);
         if e.cands.len() != before {
             self.reselect(key);
         }
@@ -563,12 +636,13 @@ impl RibState {
             return;
         };
         let new = select(&e.cands, width);
-        if new == e.sel {
+        if e.sel.as_deref() == new.as_ref() {
             if e.sel.is_none() && e.flags & FIB_SENT == 0 {
                 self.table.remove(&key);
             }
             return;
         }
+        let new = new.map(|s| self.pools.sels.get(s));
         let old = std::mem::replace(&mut e.sel, new.clone());
         e.flags |= SEL_CHANGED;
         self.selection_changed(key, old, new);
@@ -576,10 +650,14 @@ impl RibState {
 
     /// After selection changed for `key`: queue it for resolution, move its gateway
     /// dependencies, tell redistribution.
-    fn selection_changed(&mut self, key: Key, old: Option<Selected>, new: Option<Selected>) {
+    fn selection_changed(
+        &mut self,
+        key: Key,
+        old: Option<Arc<Selected>>,
+        new: Option<Arc<Selected>>,
+    ) {
         self.work.push(key);
         self.update_deps(
-            key,
             old.as_ref().map(|s| &s.nexthops),
             new.as_ref().map(|s| &s.nexthops),
         );
@@ -587,12 +665,12 @@ impl RibState {
             let old_p = old.as_ref().map(|s| self.protocol_of(s.primary));
             let new_p = new.as_ref().map(|s| self.protocol_of(s.primary));
             for w in &mut self.redist {
-                w.change(key, old_p.as_deref(), new_p.as_deref().zip(new.as_ref()));
+                w.change(key, old_p.as_deref(), new_p.as_deref().zip(new.as_deref()));
             }
         }
     }
 
-    fn update_deps(&mut self, key: Key, old: Option<&NhSet>, new: Option<&NhSet>) {
+    fn update_deps(&mut self, old: Option<&NhSet>, new: Option<&NhSet>) {
         if let (Some(a), Some(b)) = (old, new) {
             if Arc::ptr_eq(a, b) {
                 return;
@@ -603,12 +681,12 @@ impl RibState {
         for g in og.iter().filter(|g| !ng.contains(g)) {
             let h = Key::host(*g);
             if let Some(t) = self.tracked.get_mut(&h) {
-                t.deps.remove(&key);
+                t.deps = t.deps.saturating_sub(1);
             }
             self.untrack_if_unused(h);
         }
         for g in ng.iter().filter(|g| !og.contains(g)) {
-            self.track(Key::host(*g)).deps.insert(key);
+            self.track(Key::host(*g)).deps += 1;
         }
     }
 
@@ -627,7 +705,7 @@ impl RibState {
 
     fn untrack_if_unused(&mut self, addr: Key) {
         if let Some(t) = self.tracked.get(&addr) {
-            if t.deps.is_empty() && t.watchers.is_empty() {
+            if t.deps == 0 && t.watchers.is_empty() {
                 if let Some(l) = &t.last {
                     self.cover.remove(l.covering, addr);
                 }
@@ -638,9 +716,51 @@ impl RibState {
 
     /// Resolves every queued prefix, and whatever their changes make depend on them.
     pub fn process_work(&mut self) {
-        while let Some(key) = self.work.pop() {
-            self.process(key);
+        loop {
+            while let Some(key) = self.work.pop() {
+                self.process(key);
+            }
+            if !self.queue_dependents() {
+                break;
+            }
         }
+    }
+
+    /// Queues the next chunk (at most `DEP_CHUNK`) of routes whose selected next hops use a
+    /// gateway whose answer changed; false when there is nothing left to scan. Gateways that
+    /// change during a scan start another one after it, so every route is seen after the
+    /// last change of its gateway.
+    fn queue_dependents(&mut self) -> bool {
+        let scan = match &mut self.dep_scan {
+            Some(s) => s,
+            None if self.dirty_gateways.is_empty() => return false,
+            None => self.dep_scan.insert(DepScan {
+                gateways: std::mem::take(&mut self.dirty_gateways),
+                after: None,
+            }),
+        };
+        let mut last = scan.after;
+        let mut done = true;
+        for (k, e) in self.table.after(scan.after) {
+            if self.work.len() >= DEP_CHUNK {
+                done = false;
+                break;
+            }
+            last = Some(k);
+            let uses = e.sel.as_ref().is_some_and(|s| {
+                s.nexthops.iter().any(|n| {
+                    n.interface.is_none() && n.gateway.is_some_and(|g| scan.gateways.contains(&g))
+                })
+            });
+            if uses {
+                self.work.push(k);
+            }
+        }
+        scan.after = last;
+        if done {
+            self.dep_scan = None;
+        }
+        true
     }
 
     fn process(&mut self, key: Key) {
@@ -689,10 +809,10 @@ impl RibState {
         };
         let sel_changed = e.flags & SEL_CHANGED != 0;
         e.flags &= !SEL_CHANGED;
-        if !sel_changed && new_res == e.res {
+        if !sel_changed && new_res.as_ref() == e.res.as_deref() {
             return;
         }
-        e.res = new_res;
+        e.res = new_res.map(|r| self.pools.res.get(r));
         let in_fib = e
             .sel
             .as_ref()
@@ -741,7 +861,9 @@ impl RibState {
         if t.ans0 != ans0 || t.ans != ans {
             t.ans0 = ans0;
             t.ans = ans;
-            self.work.extend(t.deps.iter().copied());
+            if t.deps > 0 && !self.dirty_gateways.contains(&ip) {
+                self.dirty_gateways.push(ip);
+            }
         }
         if !t.watchers.is_empty() {
             self.notify_watchers(addr, None);
@@ -819,7 +941,7 @@ impl RibState {
                         .as_ref()
                         .is_some_and(|s| s.nexthops.iter().any(|n| n.interface.is_some()))
                 })
-                .map(|(k, _)| *k)
+                .map(|(k, _)| k)
                 .collect();
             self.work.extend(keys);
         }
@@ -905,8 +1027,8 @@ impl RibState {
         for (k, e) in self.table.iter() {
             if let Some(sel) = &e.sel {
                 let p = &self.clients[sel.primary as usize].protocol;
-                if w.wants(p, *k) {
-                    w.add(*k, p, sel);
+                if w.wants(p, k) {
+                    w.add(k, p, sel);
                 }
             }
         }
@@ -937,7 +1059,7 @@ impl RibState {
         let reselect = opts.ecmp_width != self.opts.ecmp_width;
         self.opts = opts;
         if reselect {
-            let keys: Vec<Key> = self.table.iter().map(|(k, _)| *k).collect();
+            let keys: Vec<Key> = self.table.iter().map(|(k, _)| k).collect();
             for k in keys {
                 self.reselect(k);
             }
@@ -1029,7 +1151,7 @@ impl RibState {
                 _ => true,
             };
             if fam_ok {
-                if let Some(entry) = self.filtered(*k, e, f) {
+                if let Some(entry) = self.filtered(k, e, f) {
                     out.push(entry);
                 }
             }
@@ -1037,7 +1159,7 @@ impl RibState {
             // Bounded work per page keeps the RIB task responsive under filters that match
             // little.
             if out.len() >= limit || scanned >= 16 * limit.max(1) {
-                return (out, Some(*k));
+                return (out, Some(k));
             }
         }
         (out, None)
@@ -1067,7 +1189,7 @@ impl RibState {
             if desired(e, &protocol_of).is_some() {
                 s.fib_routes += 1;
             }
-            for c in &e.cands {
+            for c in e.cands.iter() {
                 let pc = per
                     .entry(clients[c.client as usize].protocol.clone())
                     .or_default();
@@ -1130,7 +1252,7 @@ impl RibState {
                     .unwrap_or_default(),
                 covering: t.last.as_ref().map(|l| l.covering.to_string()),
                 watchers: t.watchers.len(),
-                dependents: t.deps.len(),
+                dependents: t.deps as usize,
             })
             .collect()
     }

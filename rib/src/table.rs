@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -287,7 +287,7 @@ pub struct FibNexthop {
 pub type FibNhSet = Arc<[FibNexthop]>;
 
 /// One client's route for a prefix.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Candidate {
     /// Who published it.
     pub client: ClientId,
@@ -314,15 +314,43 @@ pub const FIB_SENT: u8 = 2;
 /// Entry flag: selection changed since the prefix was last resolved.
 pub const SEL_CHANGED: u8 = 4;
 
-/// Everything the RIB knows about one prefix.
+/// A prefix's candidates, one per client (most prefixes have exactly one).
+pub type Cands = SmallVec<[Candidate; 1]>;
+
+/// A prefix's candidate list: a shared, interned list (see [`crate::intern::Pool`]), so an
+/// entry holds one pointer; empty without allocation. Derefs to the candidates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CandList(Option<Arc<Cands>>);
+
+impl CandList {
+    /// The list holding `shared` (an interned value; an empty one becomes the empty list).
+    pub fn new(shared: Arc<Cands>) -> CandList {
+        CandList((!shared.is_empty()).then_some(shared))
+    }
+
+    /// A copy of the candidates to modify (then intern and store with [`CandList::new`]).
+    pub fn to_owned_cands(&self) -> Cands {
+        self.0.as_deref().cloned().unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for CandList {
+    type Target = [Candidate];
+    fn deref(&self) -> &[Candidate] {
+        self.0.as_deref().map_or(&[], |c| &c[..])
+    }
+}
+
+/// Everything the RIB knows about one prefix: three shared pointers and the flags
+/// (32 bytes; a full table shares a handful of distinct lists, selections and resolutions).
 #[derive(Clone, Debug, Default)]
 pub struct Entry {
     /// One per client; most prefixes have exactly one.
-    pub cands: SmallVec<[Candidate; 1]>,
+    pub cands: CandList,
     /// The selection's result (None when there are no candidates).
-    pub sel: Option<Selected>,
+    pub sel: Option<Arc<Selected>>,
     /// How the selected route resolved (None: unresolvable or nothing selected).
-    pub res: Option<Resolution>,
+    pub res: Option<Arc<Resolution>>,
     /// `FIB_*` and `SEL_CHANGED` bits.
     pub flags: u8,
 }
@@ -334,10 +362,70 @@ impl Entry {
     }
 }
 
-/// The prefix map.
+/// An IPv4 prefix as the IPv4 index keys it: address in the high bits, length in the low
+/// eight, so the integer order is (address, length) like [`Key`]'s.
+fn key4(addr: u128, len: u8) -> u64 {
+    ((addr as u64) << 8) | u64::from(len)
+}
+
+/// An IPv6 prefix as the IPv6 index keys it (24 bytes, against 32 for [`Key`]: no
+/// 16-byte alignment), ordered by (address, length).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Key6 {
+    hi: u64,
+    lo: u64,
+    len: u8,
+}
+
+impl Key6 {
+    fn new(addr: u128, len: u8) -> Key6 {
+        Key6 {
+            hi: (addr >> 64) as u64,
+            lo: addr as u64,
+            len,
+        }
+    }
+
+    const MAX: Key6 = Key6 {
+        hi: u64::MAX,
+        lo: u64::MAX,
+        len: u8::MAX,
+    };
+}
+
+fn from4(k: u64) -> Key {
+    Key {
+        v6: false,
+        addr: u128::from(k >> 8),
+        len: k as u8,
+    }
+}
+
+fn from6(k: &Key6) -> Key {
+    Key {
+        v6: true,
+        addr: (u128::from(k.hi) << 64) | u128::from(k.lo),
+        len: k.len,
+    }
+}
+
+/// Entries per slab chunk: chunks never move, so growing the table copies nothing and
+/// needs no transient second copy.
+const CHUNK: usize = 8192;
+
+/// Slab index of an entry.
+type Slot = u32;
+
+/// The prefix map: two ordered indexes (IPv4 keyed by a `u64`, IPv6 by [`Key6`]) from
+/// prefix to slot, and the entries in a chunked slab. With sorted input a B-tree's nodes
+/// end up about half full, so the nodes hold only small keys and a 4-byte slot (about
+/// 24 bytes a route for IPv4) and the 32-byte entries stay dense in the slab.
 #[derive(Debug)]
 pub struct Table {
-    map: BTreeMap<Key, Entry>,
+    v4: BTreeMap<u64, Slot>,
+    v6: BTreeMap<Key6, Slot>,
+    slab: Vec<Vec<Entry>>,
+    free: Vec<Slot>,
     /// How many entries of each length exist, per family, so a longest match probes only
     /// lengths that are present.
     lens: [[u32; 129]; 2],
@@ -346,10 +434,38 @@ pub struct Table {
 impl Default for Table {
     fn default() -> Self {
         Table {
-            map: BTreeMap::new(),
+            v4: BTreeMap::new(),
+            v6: BTreeMap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             lens: [[0; 129]; 2],
         }
     }
+}
+
+/// Bounds of an IPv4 range after `after` (None: from the start).
+fn after4(after: Option<Key>) -> (Bound<u64>, Bound<u64>) {
+    match after {
+        None => (Bound::Unbounded, Bound::Unbounded),
+        Some(k) if !k.v6 => (Bound::Excluded(key4(k.addr, k.len)), Bound::Unbounded),
+        Some(_) => (Bound::Excluded(u64::MAX), Bound::Unbounded),
+    }
+}
+
+/// Bounds of an IPv6 range after `after` (None: from the start).
+fn after6(after: Option<Key>) -> (Bound<Key6>, Bound<Key6>) {
+    match after {
+        Some(k) if k.v6 => (Bound::Excluded(Key6::new(k.addr, k.len)), Bound::Unbounded),
+        _ => (Bound::Unbounded, Bound::Unbounded),
+    }
+}
+
+fn slot_ref(slab: &[Vec<Entry>], s: Slot) -> &Entry {
+    &slab[s as usize / CHUNK][s as usize % CHUNK]
+}
+
+fn slot_mut(slab: &mut [Vec<Entry>], s: Slot) -> &mut Entry {
+    &mut slab[s as usize / CHUNK][s as usize % CHUNK]
 }
 
 impl Table {
@@ -360,76 +476,143 @@ impl Table {
 
     /// Number of entries (including empty ones waiting for their FIB delete).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.v4.len() + self.v6.len()
     }
 
     /// Whether the table has no entries.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    fn slot(&self, key: &Key) -> Option<Slot> {
+        if key.v6 {
+            self.v6.get(&Key6::new(key.addr, key.len)).copied()
+        } else {
+            self.v4.get(&key4(key.addr, key.len)).copied()
+        }
     }
 
     /// Exact match.
     pub fn get(&self, key: &Key) -> Option<&Entry> {
-        self.map.get(key)
+        let s = self.slot(key)?;
+        Some(slot_ref(&self.slab, s))
     }
 
     /// Exact match, mutable.
     pub fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
-        self.map.get_mut(key)
+        let s = self.slot(key)?;
+        Some(slot_mut(&mut self.slab, s))
+    }
+
+    fn alloc(&mut self) -> Slot {
+        if let Some(s) = self.free.pop() {
+            return s;
+        }
+        if self.slab.last().is_none_or(|c| c.len() == CHUNK) {
+            self.slab.push(Vec::with_capacity(CHUNK));
+        }
+        let chunks = self.slab.len();
+        let chunk = self.slab.last_mut().expect("just ensured");
+        chunk.push(Entry::default());
+        ((chunks - 1) * CHUNK + chunk.len() - 1) as Slot
     }
 
     /// The entry for `key`, created empty if absent.
     pub fn entry(&mut self, key: Key) -> &mut Entry {
-        let lens = &mut self.lens;
-        self.map.entry(key).or_insert_with(|| {
-            lens[usize::from(key.v6)][usize::from(key.len)] += 1;
-            Entry::default()
-        })
+        let s = match self.slot(&key) {
+            Some(s) => s,
+            None => {
+                let s = self.alloc();
+                if key.v6 {
+                    self.v6.insert(Key6::new(key.addr, key.len), s);
+                } else {
+                    self.v4.insert(key4(key.addr, key.len), s);
+                }
+                self.lens[usize::from(key.v6)][usize::from(key.len)] += 1;
+                s
+            }
+        };
+        slot_mut(&mut self.slab, s)
     }
 
     /// Removes an entry.
     pub fn remove(&mut self, key: &Key) -> Option<Entry> {
-        let e = self.map.remove(key)?;
+        let s = if key.v6 {
+            self.v6.remove(&Key6::new(key.addr, key.len))?
+        } else {
+            self.v4.remove(&key4(key.addr, key.len))?
+        };
         self.lens[usize::from(key.v6)][usize::from(key.len)] -= 1;
-        Some(e)
+        self.free.push(s);
+        Some(std::mem::take(slot_mut(&mut self.slab, s)))
     }
 
     /// Every entry in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
-        self.map.iter()
-    }
-
-    /// Every entry in order, mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Entry)> {
-        self.map.iter_mut()
+    pub fn iter(&self) -> impl Iterator<Item = (Key, &Entry)> {
+        self.after(None)
     }
 
     /// Entries strictly after `after` (from the start if None), in order.
-    pub fn after(&self, after: Option<Key>) -> impl Iterator<Item = (&Key, &Entry)> {
-        let lower = match after {
-            Some(k) => Bound::Excluded(k),
-            None => Bound::Unbounded,
-        };
-        self.map.range((lower, Bound::Unbounded))
+    pub fn after(&self, after: Option<Key>) -> impl Iterator<Item = (Key, &Entry)> {
+        let slab = &self.slab;
+        let v4 = self
+            .v4
+            .range(after4(after))
+            .map(move |(k, s)| (from4(*k), slot_ref(slab, *s)));
+        let v6 = self
+            .v6
+            .range(after6(after))
+            .map(move |(k, s)| (from6(k), slot_ref(slab, *s)));
+        v4.chain(v6)
     }
 
-    /// Entries strictly after `after` (from the start if None), in order, mutable.
-    pub fn after_mut(&mut self, after: Option<Key>) -> impl Iterator<Item = (&Key, &mut Entry)> {
-        let lower = match after {
-            Some(k) => Bound::Excluded(k),
-            None => Bound::Unbounded,
-        };
-        self.map.range_mut((lower, Bound::Unbounded))
+    /// Calls `f` on the entries strictly after `after` (from the start if None), in order,
+    /// until it breaks.
+    pub fn for_each_mut<F>(&mut self, after: Option<Key>, mut f: F)
+    where
+        F: FnMut(Key, &mut Entry) -> ControlFlow<()>,
+    {
+        for (k, s) in self.v4.range(after4(after)) {
+            if f(from4(*k), slot_mut(&mut self.slab, *s)).is_break() {
+                return;
+            }
+        }
+        for (k, s) in self.v6.range(after6(after)) {
+            if f(from6(k), slot_mut(&mut self.slab, *s)).is_break() {
+                return;
+            }
+        }
     }
 
     /// Every entry inside `outer` (including `outer` itself).
-    pub fn inside(&self, outer: Key) -> impl Iterator<Item = (&Key, &Entry)> {
-        let hi = Key {
-            v6: outer.v6,
-            addr: outer.last(),
-            len: u8::MAX,
+    pub fn inside(&self, outer: Key) -> impl Iterator<Item = (Key, &Entry)> {
+        let slab = &self.slab;
+        let (r4, r6) = if outer.v6 {
+            (
+                (Bound::Excluded(u64::MAX), Bound::Unbounded),
+                (
+                    Bound::Included(Key6::new(outer.addr, outer.len)),
+                    Bound::Included(Key6::new(outer.last(), u8::MAX)),
+                ),
+            )
+        } else {
+            (
+                (
+                    Bound::Included(key4(outer.addr, outer.len)),
+                    Bound::Included(key4(outer.last(), u8::MAX)),
+                ),
+                (Bound::Excluded(Key6::MAX), Bound::Unbounded),
+            )
         };
-        self.map.range(outer..=hi)
+        let v4 = self
+            .v4
+            .range(r4)
+            .map(move |(k, s)| (from4(*k), slot_ref(slab, *s)));
+        let v6 = self
+            .v6
+            .range(r6)
+            .map(move |(k, s)| (from6(k), slot_ref(slab, *s)));
+        v4.chain(v6)
     }
 
     /// Longest prefix containing `addr` (a host key) whose entry passes `pred`.
@@ -443,7 +626,7 @@ impl Table {
                 continue;
             }
             let k = addr.truncate(len);
-            if let Some(e) = self.map.get(&k) {
+            if let Some(e) = self.get(&k) {
                 if pred(&k, e) {
                     return Some((k, e));
                 }
@@ -456,39 +639,54 @@ impl Table {
     /// (every length at those two addresses), for covering-prefix computations.
     pub fn neighbours(&self, addr: Key) -> Vec<Key> {
         let mut out = Vec::new();
-        let at_or_below = Key {
-            v6: addr.v6,
-            addr: addr.addr,
-            len: u8::MAX,
-        };
-        let lo = Key {
-            v6: addr.v6,
-            addr: 0,
-            len: 0,
+        let mut below: Box<dyn Iterator<Item = Key>> = if addr.v6 {
+            Box::new(
+                self.v6
+                    .range(..=Key6::new(addr.addr, u8::MAX))
+                    .rev()
+                    .map(|(k, _)| from6(k)),
+            )
+        } else {
+            Box::new(
+                self.v4
+                    .range(..=key4(addr.addr, u8::MAX))
+                    .rev()
+                    .map(|(k, _)| from4(*k)),
+            )
         };
         let mut first = None;
-        for (k, _) in self.map.range(lo..=at_or_below).rev() {
+        for k in &mut below {
             match first {
                 None => first = Some(k.addr),
                 Some(a) if a != k.addr => break,
                 _ => {}
             }
-            out.push(*k);
+            out.push(k);
         }
+        let above: Box<dyn Iterator<Item = Key>> = if addr.v6 {
+            Box::new(
+                self.v6
+                    .range((
+                        Bound::Excluded(Key6::new(addr.addr, u8::MAX)),
+                        Bound::Unbounded,
+                    ))
+                    .map(|(k, _)| from6(k)),
+            )
+        } else {
+            Box::new(
+                self.v4
+                    .range((Bound::Excluded(key4(addr.addr, u8::MAX)), Bound::Unbounded))
+                    .map(|(k, _)| from4(*k)),
+            )
+        };
         let mut first = None;
-        for (k, _) in self
-            .map
-            .range((Bound::Excluded(at_or_below), Bound::Unbounded))
-        {
-            if k.v6 != addr.v6 {
-                break;
-            }
+        for k in above {
             match first {
                 None => first = Some(k.addr),
                 Some(a) if a != k.addr => break,
                 _ => {}
             }
-            out.push(*k);
+            out.push(k);
         }
         out
     }
@@ -550,7 +748,7 @@ mod tests {
         );
         let b = Key::host("12.0.0.1".parse().unwrap());
         assert_eq!(t.longest_match(b, |_, _| true).unwrap().0, k("0.0.0.0/0"));
-        let inside: Vec<_> = t.inside(k("10.0.0.0/8")).map(|(k, _)| *k).collect();
+        let inside: Vec<_> = t.inside(k("10.0.0.0/8")).map(|(k, _)| k).collect();
         assert_eq!(
             inside,
             vec![k("10.0.0.0/8"), k("10.1.0.0/16"), k("10.1.2.0/24")]
@@ -562,5 +760,67 @@ mod tests {
             t.longest_match(v6, |_, _| true).unwrap().0,
             k("2001:db8::/32")
         );
+    }
+
+    #[test]
+    fn v4_and_v6_keys_round_trip_in_order_and_slots_are_reused() {
+        let mut t = Table::new();
+        let ps = [
+            "2001:db8::/32",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "10.0.0.0/8",
+            "10.0.0.0/16",
+            "::/0",
+            "2001:db8::1/128",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        ];
+        for p in ps {
+            t.entry(k(p)).flags = 1;
+        }
+        let got: Vec<Key> = t.iter().map(|(k, _)| k).collect();
+        let mut want: Vec<Key> = ps.iter().map(|p| k(p)).collect();
+        want.sort();
+        assert_eq!(
+            got, want,
+            "order is Key's: IPv4 first, then (address, length)"
+        );
+        assert_eq!(t.len(), ps.len());
+        // after() resumes at the right place across the family boundary.
+        let rest: Vec<Key> = t
+            .after(Some(k("255.255.255.255/32")))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(rest, want[4..].to_vec());
+        // Inside ranges stay within a family.
+        assert_eq!(t.inside(k("::/0")).count(), 4);
+        assert_eq!(t.inside(k("10.0.0.0/8")).count(), 2);
+        // A removed entry's slot is reused, and starts empty.
+        let removed = t.remove(&k("10.0.0.0/16")).unwrap();
+        assert_eq!(removed.flags, 1);
+        assert!(t.get(&k("10.0.0.0/16")).is_none());
+        assert_eq!(t.entry(k("192.0.2.0/24")).flags, 0);
+        assert_eq!(t.slab.iter().map(Vec::len).sum::<usize>(), ps.len());
+        // Mutable walks see every entry once, in order, and stop on Break.
+        let mut seen = Vec::new();
+        t.for_each_mut(Some(k("192.0.2.0/24")), |k, e| {
+            e.flags = 9;
+            seen.push(k);
+            if k.v6 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(seen, vec![k("255.255.255.255/32"), k("::/0")]);
+        assert_eq!(t.get(&k("::/0")).unwrap().flags, 9);
+        assert_eq!(t.get(&k("2001:db8::/32")).unwrap().flags, 1);
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        // The full table's memory is this times a million: keep it at four words.
+        assert!(std::mem::size_of::<Entry>() <= 32);
+        assert!(std::mem::size_of::<Key6>() <= 24);
     }
 }

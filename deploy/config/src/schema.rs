@@ -115,9 +115,18 @@ impl Default for FeaConfig {
 pub struct FastpathConfig {
     #[serde(default)]
     pub engine: FastpathEngine,
-    /// Interfaces the fast path attaches to; all non-loopback interfaces if empty.
+    /// Interfaces the fast path attaches to; all non-loopback interfaces if empty
+    /// (including interfaces created later).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<String>,
+    /// `afxdp` engine: busy-poll its sockets for this many microseconds
+    /// (SO_PREFER_BUSY_POLL + SO_BUSY_POLL); 0 = off.
+    #[serde(default, skip_serializing_if = "busy_poll_off")]
+    pub busy_poll_usecs: u32,
+}
+
+fn busy_poll_off(usecs: &u32) -> bool {
+    *usecs == 0
 }
 
 /// oxr-rib settings.

@@ -216,8 +216,20 @@ pub fn attach_xdp(prog: &OwnedFd, ifindex: u32) -> io::Result<OwnedFd> {
 }
 
 /// Sends `repeat` copies of `frame` out of `ifindex` as live XDP frames (the program must
-/// return `XDP_TX`); returns the program's last return value.
-pub fn run_live(prog: &OwnedFd, frame: &[u8], ifindex: u32, repeat: u32) -> io::Result<u32> {
+/// return `XDP_TX`), `batch` frames per kernel batch (0: the kernel's default, 64); returns
+/// the program's last return value.
+///
+/// Each call with `repeat` > 1 adds the program to the kernel's XDP dispatcher for its
+/// duration and removes it after, and each change of the dispatcher waits for an RCU grace
+/// period (~25-30 ms here) unless the program is already in it: keep it there while
+/// generating with [`attach_xdp`] on an idle interface (see [`crate::rfc2544::xdp_generate`]).
+pub fn run_live(
+    prog: &OwnedFd,
+    frame: &[u8],
+    ifindex: u32,
+    repeat: u32,
+    batch: u32,
+) -> io::Result<u32> {
     use std::os::fd::AsRawFd;
     // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
     // egress_ifindex.
@@ -232,6 +244,7 @@ pub fn run_live(prog: &OwnedFd, frame: &[u8], ifindex: u32, repeat: u32) -> io::
     put32(&mut attr, 40, ctx.len() as u32);
     put64(&mut attr, 48, ctx.as_ptr() as u64);
     put32(&mut attr, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
+    put32(&mut attr, 72, batch); // batch_size
     sys_bpf(BPF_PROG_TEST_RUN, &mut attr)?;
     Ok(get32(&attr, 4))
 }

@@ -101,8 +101,9 @@ enum Cmd {
         /// The routers' core (their NAPI threads are pinned there).
         #[arg(long, default_value_t = 1)]
         router_cpu: usize,
-        /// Generator: socket (UDP sendmmsg, sink rx counter) or xdp (live XDP frames,
-        /// counted by an XDP program on the sink).
+        /// Generator: socket (UDP sendmmsg, sink rx counter) or xdp (XDP-native: one thread
+        /// on the generator's core injects live XDP frames with BPF_PROG_RUN in small
+        /// batches paced by a token bucket; an XDP program on the sink counts them).
         #[arg(long, value_enum, default_value = "socket")]
         generator: oxr_lab::rfc2544::Generator,
         /// Run the NAPI threads and the generator SCHED_FIFO at this priority (1-98; the sink one higher), so
@@ -163,6 +164,16 @@ enum Cmd {
         secs: f64,
         #[arg(long)]
         cpu: Option<usize>,
+        /// Most frames per BPF_PROG_RUN call.
+        #[arg(long, default_value_t = oxr_lab::rfc2544::XDP_BURST)]
+        burst: u64,
+        /// Pacing tick in microseconds (batches of rate x tick frames).
+        #[arg(long, default_value_t = oxr_lab::rfc2544::XDP_TICK * 1e6)]
+        tick_us: f64,
+        /// Do not keep the program in the XDP dispatcher (each call then waits ~25 ms for
+        /// an RCU grace period): for comparison only.
+        #[arg(long)]
+        no_keep: bool,
     },
     /// The XDP sink (run by rfc2544 in the sink namespace): prints its count for each line
     /// read.
@@ -337,11 +348,21 @@ fn main() -> ExitCode {
             rate,
             secs,
             cpu,
+            burst,
+            tick_us,
+            no_keep,
         } => {
-            oxr_lab::rfc2544::xdp_generate(&ifname, &dst_mac, size, rate, secs, cpu).and_then(|g| {
-                println!("{}", serde_json::to_string(&g)?);
-                Ok(())
-            })
+            let o = oxr_lab::rfc2544::XdpGenOptions {
+                burst,
+                tick: tick_us * 1e-6,
+                keep_in_dispatcher: !no_keep,
+            };
+            oxr_lab::rfc2544::xdp_generate(&ifname, &dst_mac, size, rate, secs, cpu, &o).and_then(
+                |g| {
+                    println!("{}", serde_json::to_string(&g)?);
+                    Ok(())
+                },
+            )
         }
         Cmd::Xdpsink { ifname } => oxr_lab::rfc2544::xdp_sink(&ifname),
         Cmd::Density {

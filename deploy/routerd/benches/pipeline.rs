@@ -74,7 +74,10 @@ fn bin(name: &str) -> PathBuf {
 struct Ns(String);
 impl Ns {
     fn new(name: &str) -> Ns {
-        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        // A namespace left by an aborted run; absent on a clean machine.
+        if Path::new("/run/netns").join(name).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
         assert!(Command::new("ip")
             .args(["netns", "add", name])
             .status()

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod bird;
+pub mod gobgp;
+
 /// True when the tests may create namespaces; otherwise prints a visible skip line.
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
@@ -130,6 +133,48 @@ impl Netns {
             .collect()
     }
 
+    /// `ip -n NS LINE` for each line (words split on white space), panicking on the first
+    /// failure: `ns.ip_lines(&["addr add 10.0.0.1/24 dev va", "link set va up"])`.
+    pub fn ip_lines(&self, lines: &[&str]) {
+        for line in lines {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            self.ip(&words);
+        }
+    }
+
+    /// Starts `args` inside the namespace, stdout and stderr to `log`.
+    pub fn spawn(&self, args: &[&str], log: &Path) -> Daemon {
+        Daemon::spawn(self, args, log)
+    }
+
+    /// Starts one oxr process the way oxr-routerd does: `BIN --router ROUTER --run-dir RUN
+    /// --config CONFIG` (creating RUN), its output to `log`.
+    pub fn spawn_oxr(
+        &self,
+        bin: &Path,
+        router: &str,
+        run_dir: &Path,
+        config: &Path,
+        log: &Path,
+    ) -> Daemon {
+        std::fs::create_dir_all(run_dir)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", run_dir.display()));
+        let s = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+        let (bin, run_dir, config) = (s(bin), s(run_dir), s(config));
+        self.spawn(
+            &[
+                &bin,
+                "--router",
+                router,
+                "--run-dir",
+                &run_dir,
+                "--config",
+                &config,
+            ],
+            log,
+        )
+    }
+
     /// Pids of processes running inside the namespace.
     pub fn pids(&self) -> Vec<i32> {
         let (_, out, _) = try_run("ip", &["netns", "pids", &self.name]);
@@ -172,6 +217,167 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
         "ip",
         &["link", "set", &tmp_b, "netns", &b.name, "name", b_if],
     );
+}
+
+/// [`veth`] with an address on each end and both ends up.
+pub fn veth_up(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) {
+    veth(a, a_if, b, b_if);
+    for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
+        ns.ip(&["addr", "add", addr, "dev", ifname]);
+        ns.ip(&["link", "set", ifname, "up"]);
+    }
+}
+
+/// `name` on PATH, or in /usr/sbin or /sbin (where distributions put daemons such as
+/// `bird`, outside a non-root PATH).
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A workspace binary: `$OXR_<NAME>_BIN` when set (`OXR_FEA_BIN` for `oxr-fea`, `OXRSH_BIN`
+/// for `oxrsh`), else the one in [`bin_dir`]. Panics when it is not built.
+pub fn oxr_bin(name: &str) -> PathBuf {
+    let var = format!("{}_BIN", name.to_uppercase().replace('-', "_"));
+    if let Some(p) = std::env::var_os(&var) {
+        return PathBuf::from(p);
+    }
+    require_binaries(&[name]);
+    bin_dir().join(name)
+}
+
+/// The last `lines` lines of every `*.log` file in `dir` (sorted by name), each under a
+/// `--- PATH` header: the part of the logs that explains a failure.
+pub fn log_tails(dir: &Path, lines: usize) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files.iter().map(|f| file_tail(f, lines)).collect()
+}
+
+/// The last `lines` lines of one file under a `--- PATH` header (empty when unreadable).
+pub fn file_tail(path: &Path, lines: usize) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    let mut out = format!("--- {}\n", path.display());
+    for l in tail.into_iter().rev() {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// A process started inside a namespace with its output in a log file; stopped on drop
+/// (SIGTERM, then SIGKILL), also when the test fails.
+pub struct Daemon {
+    child: Child,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// `ip netns exec NS ARGS...`: `ip` execs the program, so the pid is the program's.
+    pub fn spawn(ns: &Netns, args: &[&str], log: &Path) -> Daemon {
+        let out = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file handle"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {args:?} in {}: {e}", ns.name));
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The process id (for CPU and memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL, as a crash: nothing is cleaned up by the process itself.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 3 s.
+    pub fn stop(&mut self) {
+        if self.exited() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        if !wait_until(Duration::from_secs(3), || self.exited()) {
+            self.kill();
+        }
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        file_tail(&self.log, lines)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `cond` every 200 ms (slow enough for conditions that run `birdc` or `gobgp`)
+/// until it holds or `timeout` passes; on timeout says so on stderr, naming `what`.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("timed out after {timeout:?} waiting for {what}");
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Polls `probe` every 200 ms until `ok` holds for its output or `timeout` passes: Ok with
+/// the matching output, or Err with the last one (for the failure message).
+pub fn wait_for_output(
+    timeout: Duration,
+    mut probe: impl FnMut() -> String,
+    ok: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = probe();
+        if ok(&out) {
+            return Ok(out);
+        }
+        if Instant::now() >= deadline {
+            return Err(out);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Directory of the workspace's built binaries (`target/debug`, which deploy/test-all.sh
@@ -290,27 +496,9 @@ impl Router {
 
     /// The tail of every log in the run directory, for failure messages.
     pub fn logs(&self) -> String {
-        let mut out = String::new();
         let parent = self.run_dir.parent().unwrap();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.run_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        files.push(parent.join(format!("{}-routerd.log", self.name)));
-        for f in files {
-            if let Ok(text) = std::fs::read_to_string(&f) {
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                out.push_str(&format!("--- {}\n", f.display()));
-                for l in tail.into_iter().rev() {
-                    out.push_str(l);
-                    out.push('\n');
-                }
-            }
-        }
-        out
+        let routerd = parent.join(format!("{}-routerd.log", self.name));
+        log_tails(&self.run_dir, 15) + &file_tail(&routerd, 15)
     }
 }
 

@@ -44,6 +44,13 @@ struct {
 } nexthops SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FP_GROUPS);
+	__type(key, __u32);
+	__type(value, struct fp_group);
+} groups SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct fp_neigh_key);
@@ -102,6 +109,90 @@ static __always_inline void ipv4_decrease_ttl(struct iphdr *iph)
 	check += (__u32)bpf_htons(0x0100);
 	iph->check = (__u16)(check + (check >= 0xFFFF));
 	iph->ttl--;
+}
+
+/* The flow hash of src/tables.rs `flow_hash`: FNV-1a over 32-bit words (host-order loads of
+ * the wire bytes), murmur3 fmix32 at the end. */
+static __always_inline __u32 mix(__u32 h, __u32 w)
+{
+	return (h ^ w) * 0x01000193;
+}
+
+static __always_inline __u32 fmix(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	return h ^ (h >> 16);
+}
+
+/* Ports (first 4 bytes of TCP/UDP/SCTP) at `l4`, 0 for other protocols or short frames. */
+static __always_inline __u32 ports_at(void *l4, void *data_end, __u8 proto)
+{
+	__u32 p = 0;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP)
+		return 0;
+	if (l4 + 4 > data_end)
+		return 0;
+	__builtin_memcpy(&p, l4, 4);
+	return p;
+}
+
+static __always_inline __u32 flow_hash4(struct iphdr *iph, void *data_end)
+{
+	__u32 h = 0x811c9dc5;
+
+	h = mix(h, iph->saddr);
+	h = mix(h, iph->daddr);
+	h = mix(h, ports_at((void *)(iph + 1), data_end, iph->protocol));
+	h = mix(h, iph->protocol);
+	return fmix(h);
+}
+
+static __always_inline __u32 flow_hash6(struct ipv6hdr *ip6, void *data_end)
+{
+	__u32 h = 0x811c9dc5;
+	__u32 *a = (__u32 *)&ip6->saddr; /* saddr and daddr: 8 words */
+
+#pragma unroll
+	for (int i = 0; i < 8; i++)
+		h = mix(h, a[i]);
+	h = mix(h, ports_at((void *)(ip6 + 1), data_end, ip6->nexthdr));
+	h = mix(h, ip6->nexthdr);
+	return fmix(h);
+}
+
+/* Whether next hop `nh_id` is an ECMP group (its id in *gid). */
+static __always_inline __u32 group_gid(__u32 nh_id, __u32 *gid)
+{
+	struct fp_nexthop *nh = bpf_map_lookup_elem(&nexthops, &nh_id);
+
+	if (!nh || nh->kind != FP_NH_GROUP)
+		return 0;
+	__builtin_memcpy(gid, nh->gw, 4);
+	return 1;
+}
+
+/* The member of group `gid` that `hash` picks; ~0 (no such next hop) if the group is empty. */
+static __always_inline __u32 pick(__u32 gid, __u32 hash)
+{
+	struct fp_group *g = bpf_map_lookup_elem(&groups, &gid);
+	__u32 n, i;
+
+	if (!g)
+		return ~0U;
+	n = g->n;
+	if (n == 0 || n > FP_GROUP_PATHS)
+		return ~0U;
+	i = hash % n;
+	/* i < n <= FP_GROUP_PATHS already; the mask (hidden from the compiler, which would
+	 * drop it) is the bound the verifier needs for the array index. */
+	asm volatile("" : "+r"(i));
+	i &= FP_GROUP_PATHS - 1;
+	count(FP_C_ECMP, 0);
+	return g->member[i];
 }
 
 /* Resolves next hop `nh_id` for a destination; returns the neighbor entry or NULL, with
@@ -213,7 +304,10 @@ int oxr_fastpath(struct xdp_md *ctx)
 		nh_id = bpf_map_lookup_elem(&routes4, &key);
 		if (!nh_id)
 			return count(FP_C_PASS_NO_ROUTE, XDP_PASS);
-		n = resolve(*nh_id, 4, (const __u8 *)&iph->daddr, &ifindex, &verdict);
+		__u32 id = *nh_id, gid;
+		if (group_gid(id, &gid))
+			id = pick(gid, flow_hash4(iph, data_end));
+		n = resolve(id, 4, (const __u8 *)&iph->daddr, &ifindex, &verdict);
 		if (!n) {
 			if (verdict == FP_C_DROP_BLACKHOLE)
 				return count(verdict, XDP_DROP);
@@ -247,7 +341,10 @@ int oxr_fastpath(struct xdp_md *ctx)
 		nh_id = bpf_map_lookup_elem(&routes6, &key);
 		if (!nh_id)
 			return count(FP_C_PASS_NO_ROUTE, XDP_PASS);
-		n = resolve(*nh_id, 6, (const __u8 *)&ip6->daddr, &ifindex, &verdict);
+		__u32 id = *nh_id, gid;
+		if (group_gid(id, &gid))
+			id = pick(gid, flow_hash6(ip6, data_end));
+		n = resolve(id, 6, (const __u8 *)&ip6->daddr, &ifindex, &verdict);
 		if (!n) {
 			if (verdict == FP_C_DROP_BLACKHOLE)
 				return count(verdict, XDP_DROP);

@@ -10,6 +10,11 @@
 #define FP_NH_LOCAL 3     /* one of our addresses: pass to the kernel */
 #define FP_NH_BLACKHOLE 4 /* drop */
 #define FP_NH_REJECT 5    /* pass: the kernel sends the ICMP unreachable */
+#define FP_NH_GROUP 6     /* ECMP: group id in the first 4 bytes of `gw` (struct fp_group) */
+
+/* Paths per ECMP group, and groups (src/tables.rs MAX_PATHS, MAX_GROUPS). */
+#define FP_GROUP_PATHS 16
+#define FP_GROUPS 4096
 
 /* Outcome counters (index into the per-CPU `counters` array). */
 #define FP_C_RX 0
@@ -26,6 +31,7 @@
 #define FP_C_PASS_NOT_ATTACHED 11
 #define FP_C_PASS_OTHER 12
 #define FP_C_TO_USERSPACE 13
+#define FP_C_ECMP 14 /* a path picked from an ECMP group (also counted by its outcome) */
 #define FP_C_MAX 16
 
 struct fp_lpm4_key {
@@ -50,6 +56,12 @@ struct fp_neigh_key {
 	__u32 ifindex;
 	__u32 family; /* 4 or 6 */
 	__u8 addr[16];
+};
+
+/* 68 bytes: the members of an ECMP group, next-hop ids (gateway / direct next hops). */
+struct fp_group {
+	__u32 n;
+	__u32 member[FP_GROUP_PATHS];
 };
 
 /* 16 bytes: everything the rewrite needs. */

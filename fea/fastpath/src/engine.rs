@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::tables::EngineOp;
 
 /// Names of the outcome counters, in the XDP program's index order (bpf/fastpath.h).
-pub const COUNTER_NAMES: [&str; 14] = [
+pub const COUNTER_NAMES: [&str; 15] = [
     "rx",
     "forwarded",
     "pass_not_ip",
@@ -21,12 +21,20 @@ pub const COUNTER_NAMES: [&str; 14] = [
     "pass_not_attached",
     "pass_other",
     "to_userspace",
+    "ecmp",
 ];
 
 /// A forwarding engine: receives the table changes, attaches to interfaces, counts.
 pub trait Engine: Send {
     /// "none", "xdp", "afxdp".
     fn name(&self) -> &'static str;
+    /// How the engine runs (for `show fastpath`): e.g. copy or zero-copy AF_XDP.
+    fn mode(&self) -> String {
+        String::new()
+    }
+    /// Busy polling for the engine's sockets, in microseconds (0: off); engines without
+    /// sockets ignore it.
+    fn set_busy_poll(&mut self, _usecs: u32) {}
     /// Starts forwarding on an interface.
     fn attach(&mut self, ifindex: u32, name: &str) -> Result<(), String>;
     /// Stops forwarding on an interface.

@@ -69,8 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     {
         let mut core = lock(&shared);
         for (idx, i) in &table.interfaces {
-            let ops = core.tables.set_link(*idx, Some(link_of(i)));
-            core.apply(&ops);
+            core.set_link(*idx, Some(link_of(i)));
         }
     }
     let s = shared.clone();
@@ -85,12 +84,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     let mut core = lock(&s);
                     let known: Vec<u32> = core.tables.links().keys().copied().collect();
                     for idx in known.iter().filter(|i| !t.interfaces.contains_key(i)) {
-                        let ops = core.tables.set_link(*idx, None);
-                        core.apply(&ops);
+                        core.set_link(*idx, None);
                     }
                     for (idx, i) in &t.interfaces {
-                        let ops = core.tables.set_link(*idx, Some(link_of(i)));
-                        core.apply(&ops);
+                        core.set_link(*idx, Some(link_of(i)));
                     }
                     continue;
                 }
@@ -103,17 +100,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .iter()
                     .filter(|i| !u.changed.iter().any(|c| c.ifindex == **i))
                 {
-                    let ops = core.tables.set_link(*idx, None);
-                    core.apply(&ops);
+                    core.set_link(*idx, None);
                 }
             }
             for i in &u.changed {
-                let ops = core.tables.set_link(i.ifindex, Some(link_of(i)));
-                core.apply(&ops);
+                core.set_link(i.ifindex, Some(link_of(i)));
             }
             for idx in &u.removed {
-                let ops = core.tables.set_link(*idx, None);
-                core.apply(&ops);
+                core.set_link(*idx, None);
             }
         }
     });

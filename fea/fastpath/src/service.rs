@@ -11,7 +11,7 @@ use oxr_proto::convert::req_prefix;
 use oxr_proto::dataplane::dataplane_server::Dataplane;
 use oxr_proto::dataplane::{
     AttachReply, AttachRequest, CountersReply, CountersRequest, DataplaneAck, DataplaneBatch,
-    DataplaneRoute, DetachRequest,
+    DataplaneNexthop, DataplaneRoute, DetachRequest,
 };
 use oxr_proto::types::RouteAction;
 use oxr_sdk::process::{ShowHandler, ShowOutput};
@@ -32,8 +32,17 @@ pub struct Core {
     pub attached: BTreeMap<String, u32>,
     /// Engine updates that failed.
     pub engine_errors: u64,
+    /// Interfaces asked for by name: attached now, or as soon as they appear.
+    pub wanted: std::collections::BTreeSet<String>,
+    /// `*` was asked for: every non-loopback interface, including those created later.
+    pub want_all: bool,
+    /// Busy polling asked for by the last Attach (afxdp), microseconds.
+    pub busy_poll_us: u32,
     factory: Arc<EngineFactory>,
 }
+
+/// The interface name that asks for every non-loopback interface.
+pub const ALL_INTERFACES: &str = "*";
 
 impl Core {
     /// Empty state; engines are made by `factory` on the first Attach.
@@ -43,6 +52,9 @@ impl Core {
             engine: Box::new(NullEngine),
             attached: BTreeMap::new(),
             engine_errors: 0,
+            wanted: Default::default(),
+            want_all: false,
+            busy_poll_us: 0,
             factory,
         }
     }
@@ -55,15 +67,48 @@ impl Core {
     }
 
     /// Attaches `interface` with `engine` ("xdp", "afxdp"); the first attach (or one after
-    /// everything was detached) chooses the engine.
+    /// everything was detached) chooses the engine. The interface is remembered: one that
+    /// does not exist yet is attached when it appears (and again if it is re-created);
+    /// [`ALL_INTERFACES`] asks for every non-loopback interface, present and future.
     pub fn attach(&mut self, interface: &str, engine: &str) -> Result<(), String> {
-        let ifindex = self
+        self.load_engine(engine)?;
+        if interface == ALL_INTERFACES {
+            self.want_all = true;
+            let all: Vec<(u32, String)> = self
+                .tables
+                .links()
+                .iter()
+                .filter(|(_, l)| !l.loopback)
+                .map(|(i, l)| (*i, l.name.clone()))
+                .collect();
+            let mut failed = Vec::new();
+            for (ifindex, name) in all {
+                if let Err(e) = self.attach_link(ifindex, &name) {
+                    failed.push(format!("{name}: {e}"));
+                }
+            }
+            return if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("; "))
+            };
+        }
+        self.wanted.insert(interface.to_string());
+        let Some(ifindex) = self
             .tables
             .links()
             .iter()
             .find(|(_, l)| l.name == interface)
             .map(|(i, _)| *i)
-            .ok_or_else(|| format!("no interface {interface}"))?;
+        else {
+            tracing::info!(interface, "not present yet: attached when it appears");
+            return Ok(());
+        };
+        self.attach_link(ifindex, interface)
+    }
+
+    /// Makes `engine` the engine (programmed with the whole table) unless it already is.
+    fn load_engine(&mut self, engine: &str) -> Result<(), String> {
         if self.engine.name() != engine {
             if !self.attached.is_empty() {
                 return Err(format!(
@@ -78,22 +123,81 @@ impl Core {
             self.engine = e;
             tracing::info!(engine, "engine loaded");
         }
-        if self.attached.get(interface) == Some(&ifindex) {
-            return Ok(());
-        }
-        self.engine.attach(ifindex, interface)?;
-        self.attached.insert(interface.to_string(), ifindex);
-        tracing::info!(interface, ifindex, engine, "attached");
+        self.engine.set_busy_poll(self.busy_poll_us);
         Ok(())
     }
 
-    /// Detaches `interface` (absent is fine).
+    fn attach_link(&mut self, ifindex: u32, interface: &str) -> Result<(), String> {
+        if self.attached.get(interface) == Some(&ifindex) {
+            return Ok(());
+        }
+        if let Some(old) = self.attached.remove(interface) {
+            // Same name, new ifindex: the interface was re-created.
+            let _ = self.engine.detach(old);
+        }
+        self.engine.attach(ifindex, interface)?;
+        self.attached.insert(interface.to_string(), ifindex);
+        tracing::info!(interface, ifindex, engine = self.engine.name(), "attached");
+        Ok(())
+    }
+
+    /// Detaches `interface` (absent is fine) and forgets it; [`ALL_INTERFACES`] detaches
+    /// every interface not also asked for by name.
     pub fn detach(&mut self, interface: &str) -> Result<(), String> {
+        if interface == ALL_INTERFACES {
+            self.want_all = false;
+            let extra: Vec<String> = self
+                .attached
+                .keys()
+                .filter(|n| !self.wanted.contains(*n))
+                .cloned()
+                .collect();
+            for n in extra {
+                self.detach(&n)?;
+            }
+            return Ok(());
+        }
+        self.wanted.remove(interface);
         if let Some(ifindex) = self.attached.remove(interface) {
             self.engine.detach(ifindex)?;
             tracing::info!(interface, "detached");
         }
         Ok(())
+    }
+
+    /// An interface appeared, changed (`Some`) or went away (`None`): updates the tables
+    /// and the engine, attaches an interface that is asked for and not attached yet (no
+    /// resync needed: the engine already holds every route), and forgets the attachment
+    /// of one that is gone.
+    pub fn set_link(&mut self, ifindex: u32, link: Option<crate::tables::Link>) {
+        let ops = self.tables.set_link(ifindex, link.clone());
+        self.apply(&ops);
+        match link {
+            Some(l) => {
+                let wanted = self.wanted.contains(&l.name) || (self.want_all && !l.loopback);
+                if wanted
+                    && self.engine.name() != "none"
+                    && self.attached.get(&l.name) != Some(&ifindex)
+                {
+                    if let Err(e) = self.attach_link(ifindex, &l.name) {
+                        tracing::warn!(interface = %l.name, error = %e, "attaching a new interface");
+                    }
+                }
+            }
+            None => {
+                let gone: Vec<String> = self
+                    .attached
+                    .iter()
+                    .filter(|(_, i)| **i == ifindex)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for n in gone {
+                    self.attached.remove(&n);
+                    let _ = self.engine.detach(ifindex);
+                    tracing::info!(interface = %n, "interface gone: detached");
+                }
+            }
+        }
     }
 
     /// Every counter: the engine's outcomes and the tables' control counters.
@@ -127,26 +231,49 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Core> {
 /// Decodes one wire route; `None` if it is malformed.
 pub fn decode_route(r: &DataplaneRoute) -> Option<FeaRoute> {
     let prefix = req_prefix(r.prefix.as_ref(), "prefix").ok()?;
+    // A path the fast path can forward on; `Kernel` for one it cannot (no interface).
+    let path = |nh: &DataplaneNexthop| -> Option<NhKey> {
+        if nh.ifindex == 0 {
+            return Some(NhKey::special(NhKind::Kernel));
+        }
+        Some(match &nh.gateway {
+            Some(g) => NhKey {
+                kind: NhKind::Gateway(IpAddr::try_from(g).ok()?),
+                ifindex: nh.ifindex,
+            },
+            None => NhKey {
+                kind: NhKind::Direct,
+                ifindex: nh.ifindex,
+            },
+        })
+    };
+    let mut ecmp = Vec::new();
     let nexthop = match RouteAction::try_from(r.action).unwrap_or(RouteAction::Forward) {
         RouteAction::Blackhole => NhKey::special(NhKind::Blackhole),
         RouteAction::Reject => NhKey::special(NhKind::Kernel),
-        // ECMP: the fast path uses the first path (the kernel, which has them all, handles
-        // what the fast path passes to it).
-        RouteAction::Forward => match r.nexthops.first() {
-            Some(nh) if nh.ifindex != 0 => match &nh.gateway {
-                Some(g) => NhKey {
-                    kind: NhKind::Gateway(IpAddr::try_from(g).ok()?),
-                    ifindex: nh.ifindex,
-                },
-                None => NhKey {
-                    kind: NhKind::Direct,
-                    ifindex: nh.ifindex,
-                },
-            },
-            _ => NhKey::special(NhKind::Kernel),
+        // ECMP: every path goes into a group the engines pick from by flow hash; a route
+        // with any path the fast path cannot use is left whole to the kernel.
+        RouteAction::Forward => match r.nexthops.split_first() {
+            Some((first, rest)) => {
+                let first = path(first)?;
+                for nh in rest {
+                    ecmp.push(path(nh)?);
+                }
+                if first.kind == NhKind::Kernel || ecmp.iter().any(|k| k.kind == NhKind::Kernel) {
+                    ecmp.clear();
+                    NhKey::special(NhKind::Kernel)
+                } else {
+                    first
+                }
+            }
+            None => NhKey::special(NhKind::Kernel),
         },
     };
-    Some(FeaRoute { prefix, nexthop })
+    Some(FeaRoute {
+        prefix,
+        nexthop,
+        ecmp,
+    })
 }
 
 /// Decodes a wire batch.
@@ -231,9 +358,13 @@ impl Dataplane for DataplaneService {
     async fn attach(&self, req: Request<AttachRequest>) -> Result<Response<AttachReply>, Status> {
         let r = req.into_inner();
         let s = self.shared.clone();
-        let res = tokio::task::spawn_blocking(move || lock(&s).attach(&r.interface, &r.engine))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let res = tokio::task::spawn_blocking(move || {
+            let mut core = lock(&s);
+            core.busy_poll_us = r.busy_poll_usecs;
+            core.attach(&r.interface, &r.engine)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(reply(res)))
     }
 
@@ -291,6 +422,17 @@ fn nh_text(core: &Core, nh: &NhKey) -> String {
         NhKind::Local => "local".into(),
         NhKind::Blackhole => "blackhole".into(),
         NhKind::Kernel => "to kernel".into(),
+        NhKind::Group(gid) => {
+            let paths: Vec<String> = core
+                .tables
+                .group(gid)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|id| core.tables.nexthop(*id))
+                .map(|m| nh_text(core, &m))
+                .collect();
+            format!("ecmp group {gid}: {}", paths.join(", "))
+        }
     }
 }
 
@@ -310,9 +452,13 @@ impl FastpathShow {
 pub fn summary(core: &Core) -> ShowOutput {
     let counters = core.counters();
     let mut text = format!(
-        "Engine:      {}\nInterfaces:  {}\nRoutes:      {} ({} from oxr-fea, the rest connected/local)\n\
-         Next hops:   {}\nNeighbors:   {}\nMemory:      {} bytes (LPM tables {} + engine {})\n\nCounters:\n",
+        "Engine:      {}{}\nInterfaces:  {}\nRoutes:      {} ({} from oxr-fea, the rest connected/local)\n\
+         Next hops:   {} ({} ECMP groups)\nNeighbors:   {}\nMemory:      {} bytes (LPM tables {} + engine {})\n\nCounters:\n",
         core.engine.name(),
+        match core.engine.mode() {
+            m if m.is_empty() => String::new(),
+            m => format!(" ({m})"),
+        },
         if core.attached.is_empty() {
             "-".to_string()
         } else {
@@ -321,6 +467,7 @@ pub fn summary(core: &Core) -> ShowOutput {
         core.tables.route_count(),
         core.tables.fea_route_count(),
         core.tables.nexthop_count(),
+        core.tables.group_count(),
         core.tables.neighbors().len(),
         core.memory_bytes(),
         core.tables.lpm_memory_bytes(),
@@ -331,10 +478,12 @@ pub fn summary(core: &Core) -> ShowOutput {
     }
     let json = serde_json::json!({
         "engine": core.engine.name(),
+        "engine_mode": core.engine.mode(),
         "interfaces": core.attached,
         "routes": core.tables.route_count(),
         "fea_routes": core.tables.fea_route_count(),
         "nexthops": core.tables.nexthop_count(),
+        "ecmp_groups": core.tables.group_count(),
         "neighbors": core.tables.neighbors().len(),
         "memory_bytes": core.memory_bytes(),
         "lpm_memory_bytes": core.tables.lpm_memory_bytes(),
@@ -424,7 +573,6 @@ impl ShowHandler for FastpathShow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxr_proto::dataplane::DataplaneNexthop;
 
     fn shared() -> Shared {
         Arc::new(Mutex::new(Core::new(Arc::new(|name: &str| {
@@ -491,9 +639,75 @@ mod tests {
         assert!(out.text.contains("192.0.2.0/24"), "{}", out.text);
         assert!(out.text.contains("via 10.0.0.2 dev if3"), "{}", out.text);
         assert!(show.show(&["fastpath".into(), "x".into()]).await.is_err());
-        // Attach needs a known interface, and an engine the factory can build.
+        // Attach needs an engine the factory can build.
         let e = lock(&s).attach("nope0", "xdp").unwrap_err();
-        assert!(e.contains("no interface"), "{e}");
+        assert!(e.contains("no engine xdp"), "{e}");
         assert!(show.metrics().await.contains("oxr_fastpath_routes 1"));
+    }
+    /// An engine that records what it is asked to attach.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Engine for Recorder {
+        fn name(&self) -> &'static str {
+            "xdp"
+        }
+        fn attach(&mut self, ifindex: u32, name: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("+{name}/{ifindex}"));
+            Ok(())
+        }
+        fn detach(&mut self, ifindex: u32) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("-{ifindex}"));
+            Ok(())
+        }
+        fn apply(&mut self, _: &[EngineOp]) -> usize {
+            0
+        }
+        fn counters(&self) -> BTreeMap<String, u64> {
+            BTreeMap::new()
+        }
+        fn memory_bytes(&self) -> u64 {
+            0
+        }
+    }
+
+    fn link(name: &str, loopback: bool) -> crate::tables::Link {
+        crate::tables::Link {
+            name: name.into(),
+            mtu: 1500,
+            up: true,
+            loopback,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn interfaces_that_appear_later_are_attached_as_asked() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l = log.clone();
+        let mut core = Core::new(Arc::new(move |_: &str| {
+            Ok(Box::new(Recorder(l.clone())) as Box<dyn Engine>)
+        }));
+        core.set_link(1, Some(link("lo", true)));
+        core.set_link(2, Some(link("eth0", false)));
+        // By name, before the interface exists: attached when it appears, and again when
+        // it is re-created with a new ifindex.
+        core.attach("eth9", "xdp").unwrap();
+        assert!(core.attached.is_empty());
+        core.set_link(9, Some(link("eth9", false)));
+        core.set_link(9, Some(link("eth9", false)));
+        core.set_link(9, None);
+        core.set_link(10, Some(link("eth9", false)));
+        assert_eq!(*log.lock().unwrap(), ["+eth9/9", "-9", "+eth9/10"]);
+        // Everything: present interfaces but loopback now, future ones as they appear.
+        log.lock().unwrap().clear();
+        core.attach(ALL_INTERFACES, "xdp").unwrap();
+        core.set_link(11, Some(link("veth7", false)));
+        assert_eq!(*log.lock().unwrap(), ["+eth0/2", "+veth7/11"]);
+        assert_eq!(core.attached.len(), 3);
+        // Detaching `*` keeps what was asked for by name.
+        core.detach(ALL_INTERFACES).unwrap();
+        assert_eq!(core.attached.keys().collect::<Vec<_>>(), ["eth9"]);
+        core.set_link(12, Some(link("veth8", false)));
+        assert_eq!(core.attached.len(), 1);
     }
 }

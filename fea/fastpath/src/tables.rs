@@ -37,7 +37,16 @@ pub enum NhKind {
     Blackhole,
     /// Give to the kernel (reject routes, next hops the fast path cannot use).
     Kernel,
+    /// An ECMP group (its members are gateway/direct next hops, see [`EngineOp::SetGroup`]):
+    /// each flow takes the member its [`flow_hash`] picks.
+    Group(u32),
 }
+
+/// Paths kept in one ECMP group (more are cut: the BPF group record holds this many).
+pub const MAX_PATHS: usize = 16;
+
+/// ECMP groups the engines hold (size of the BPF `groups` array).
+pub const MAX_GROUPS: u32 = 4096;
 
 /// A next hop, interned to an id shared by every route using it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -61,6 +70,10 @@ pub enum EngineOp {
     ClearNexthop(u32),
     SetRoute(IpNet, u32),
     DelRoute(IpNet),
+    /// ECMP group `gid` holds these next-hop ids (set before any next hop names it).
+    SetGroup(u32, Vec<u32>),
+    /// ECMP group `gid` is unused.
+    ClearGroup(u32),
     /// A resolved neighbor with the rewrite data of its interface.
     SetNeighbor {
         ifindex: u32,
@@ -80,6 +93,46 @@ pub enum EngineOp {
 pub struct FeaRoute {
     pub prefix: IpNet,
     pub nexthop: NhKey,
+    /// More equal-cost paths (gateway/direct next hops): empty for a single path.
+    pub ecmp: Vec<NhKey>,
+}
+
+/// The flow hash that picks an ECMP member, identical in bpf/fastpath.c (`flow_hash`): the
+/// IPv4/IPv6 source and destination, the protocol, and for TCP/UDP/SCTP the 4 bytes of
+/// ports, as 32-bit little-endian words of the wire bytes, FNV-1a mixed and finalized with
+/// murmur3's fmix32. `frame` starts at the Ethernet header; 0 when it is not IP.
+pub fn flow_hash(frame: &[u8]) -> u32 {
+    fn word(b: &[u8], at: usize) -> u32 {
+        b.get(at..at + 4)
+            .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    let mut mix = |w: u32| h = (h ^ w).wrapping_mul(0x0100_0193);
+    let (proto, l4) = match frame.get(12..14) {
+        Some([0x08, 0x00]) if frame.len() >= 34 => {
+            mix(word(frame, 26));
+            mix(word(frame, 30));
+            (frame[23], 14 + usize::from(frame[14] & 0xf) * 4)
+        }
+        Some([0x86, 0xdd]) if frame.len() >= 54 => {
+            for at in (22..54).step_by(4) {
+                mix(word(frame, at));
+            }
+            (frame[20], 54)
+        }
+        _ => return 0,
+    };
+    let ports = match proto {
+        6 | 17 | 132 => word(frame, l4),
+        _ => 0,
+    };
+    mix(ports);
+    mix(u32::from(proto));
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
 }
 
 /// A Program batch, decoded.
@@ -127,6 +180,11 @@ pub struct Tables {
     nh_ids: HashMap<NhKey, (u32, u32)>,
     nh_slots: Vec<Option<NhKey>>,
     nh_free: Vec<u32>,
+    /// ECMP groups: sorted members -> (group id, FEA routes using it).
+    groups: HashMap<Vec<NhKey>, (u32, u32)>,
+    /// Group id -> (members, their next-hop ids in the same order).
+    group_slots: Vec<Option<(Vec<NhKey>, Vec<u32>)>>,
+    group_free: Vec<u32>,
     lpm4: Lpm4,
     lpm6: Lpm6,
     neighbors: BTreeMap<(u32, IpAddr), Mac>,
@@ -209,10 +267,33 @@ impl Tables {
         Some((id, self.nexthop(id)?))
     }
 
-    /// Every op that programs an empty engine with the current state.
+    /// The next-hop ids of ECMP group `gid`.
+    pub fn group(&self, gid: u32) -> Option<&[u32]> {
+        self.group_slots
+            .get(gid as usize)
+            .and_then(|g| g.as_ref())
+            .map(|(_, ids)| ids.as_slice())
+    }
+
+    /// ECMP groups in use.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Every op that programs an empty engine with the current state (group members, then
+    /// groups, then the next hops naming groups, then routes).
     pub fn full_ops(&self) -> Vec<EngineOp> {
         let mut ops = Vec::new();
-        for (key, (id, _)) in &self.nh_ids {
+        let is_group = |k: &NhKey| matches!(k.kind, NhKind::Group(_));
+        for (key, (id, _)) in self.nh_ids.iter().filter(|(k, _)| !is_group(k)) {
+            ops.push(EngineOp::SetNexthop(*id, *key));
+        }
+        for (gid, g) in self.group_slots.iter().enumerate() {
+            if let Some((_, ids)) = g {
+                ops.push(EngineOp::SetGroup(gid as u32, ids.clone()));
+            }
+        }
+        for (key, (id, _)) in self.nh_ids.iter().filter(|(k, _)| is_group(k)) {
             ops.push(EngineOp::SetNexthop(*id, *key));
         }
         for (p, id) in &self.installed {
@@ -253,6 +334,78 @@ impl Tables {
             self.nh_slots[id as usize] = None;
             self.nh_free.push(id);
             ops.push(EngineOp::ClearNexthop(id));
+        }
+    }
+
+    /// The next hop an FEA route stands for: its single path, or its ECMP group (interned:
+    /// each call takes a reference that [`Tables::unref_group`] gives back).
+    fn route_key(&mut self, r: &FeaRoute, ops: &mut Vec<EngineOp>) -> NhKey {
+        if r.ecmp.is_empty() {
+            return r.nexthop;
+        }
+        let mut members: Vec<NhKey> = std::iter::once(r.nexthop)
+            .chain(r.ecmp.iter().copied())
+            .collect();
+        if members
+            .iter()
+            .any(|m| !matches!(m.kind, NhKind::Gateway(_) | NhKind::Direct))
+        {
+            return NhKey::special(NhKind::Kernel);
+        }
+        members.sort();
+        members.dedup();
+        members.truncate(MAX_PATHS);
+        if members.len() == 1 {
+            return members[0];
+        }
+        if let Some((gid, refs)) = self.groups.get_mut(&members) {
+            *refs += 1;
+            return NhKey::special(NhKind::Group(*gid));
+        }
+        let ids: Vec<u32> = members.iter().map(|m| self.intern(*m, ops)).collect();
+        let gid = match self.group_free.pop() {
+            Some(g) => g,
+            None => {
+                self.group_slots.push(None);
+                (self.group_slots.len() - 1) as u32
+            }
+        };
+        self.group_slots[gid as usize] = Some((members.clone(), ids.clone()));
+        self.groups.insert(members, (gid, 1));
+        ops.push(EngineOp::SetGroup(gid, ids));
+        NhKey::special(NhKind::Group(gid))
+    }
+
+    /// Gives back the group reference [`Tables::route_key`] took for `key`, if a group.
+    fn unref_group(&mut self, key: NhKey, ops: &mut Vec<EngineOp>) {
+        let NhKind::Group(gid) = key.kind else { return };
+        let Some((members, ids)) = self.group_slots.get(gid as usize).cloned().flatten() else {
+            return;
+        };
+        let Some((_, refs)) = self.groups.get_mut(&members) else {
+            return;
+        };
+        *refs -= 1;
+        if *refs == 0 {
+            self.groups.remove(&members);
+            self.group_slots[gid as usize] = None;
+            self.group_free.push(gid);
+            ops.push(EngineOp::ClearGroup(gid));
+            for id in ids {
+                self.release(id, ops);
+            }
+        }
+    }
+
+    /// Sets (or with `None` removes) the FEA's route for `p`, then its effective route.
+    fn set_fea(&mut self, p: IpNet, key: Option<NhKey>, ops: &mut Vec<EngineOp>) {
+        let old = match key {
+            Some(k) => self.fea.insert(p, k),
+            None => self.fea.remove(&p),
+        };
+        self.refresh(p, ops);
+        if let Some(old) = old {
+            self.unref_group(old, ops);
         }
     }
 
@@ -311,16 +464,15 @@ impl Tables {
             if let Some(s) = &mut self.syncing {
                 s.remove(p);
             }
-            self.fea.remove(p);
-            self.refresh(*p, &mut ops);
+            self.set_fea(*p, None, &mut ops);
             applied += 1;
         }
         for r in &b.add {
             if let Some(s) = &mut self.syncing {
                 s.insert(r.prefix);
             }
-            self.fea.insert(r.prefix, r.nexthop);
-            self.refresh(r.prefix, &mut ops);
+            let key = self.route_key(r, &mut ops);
+            self.set_fea(r.prefix, Some(key), &mut ops);
             applied += 1;
         }
         if b.end_sync {
@@ -333,8 +485,7 @@ impl Tables {
                     .collect();
                 self.counters.sync_removed = stale.len() as u64;
                 for p in stale {
-                    self.fea.remove(&p);
-                    self.refresh(p, &mut ops);
+                    self.set_fea(p, None, &mut ops);
                 }
                 self.counters.syncs_completed += 1;
             }
@@ -453,15 +604,29 @@ impl Tables {
     /// What the fast path would do with a packet to `dst`: the rewrite data when it can
     /// forward it, else why not. The afxdp engine's decision, and a test oracle.
     pub fn resolve(&self, dst: IpAddr) -> Resolution {
-        let Some((_, nh)) = self.lookup(dst) else {
+        self.resolve_flow(dst, 0)
+    }
+
+    /// [`Tables::resolve`] for a flow with [`flow_hash`] `hash` (which picks the ECMP path).
+    pub fn resolve_flow(&self, dst: IpAddr, hash: u32) -> Resolution {
+        let Some((_, mut nh)) = self.lookup(dst) else {
             return Resolution::NoRoute;
         };
+        if let NhKind::Group(gid) = nh.kind {
+            let Some(ids) = self.group(gid).filter(|g| !g.is_empty()) else {
+                return Resolution::NoRoute;
+            };
+            let Some(member) = self.nexthop(ids[(hash % ids.len() as u32) as usize]) else {
+                return Resolution::NoRoute;
+            };
+            nh = member;
+        }
         let target = match nh.kind {
             NhKind::Gateway(g) => g,
             NhKind::Direct => dst,
             NhKind::Local => return Resolution::Local,
             NhKind::Blackhole => return Resolution::Blackhole,
-            NhKind::Kernel => return Resolution::Kernel,
+            NhKind::Kernel | NhKind::Group(_) => return Resolution::Kernel,
         };
         match (
             self.neighbors.get(&(nh.ifindex, target)),
@@ -514,6 +679,7 @@ mod tests {
         FeaRoute {
             prefix: net(p),
             nexthop: nh,
+            ecmp: Vec::new(),
         }
     }
     fn link(name: &str, mac: u8, addrs: &[&str]) -> Link {
@@ -728,5 +894,171 @@ mod tests {
         assert!(ops
             .iter()
             .any(|o| matches!(o, EngineOp::SetNeighbor { .. })));
+    }
+    fn ecmp(p: &str, paths: &[NhKey]) -> FeaRoute {
+        FeaRoute {
+            prefix: net(p),
+            nexthop: paths[0],
+            ecmp: paths[1..].to_vec(),
+        }
+    }
+
+    /// An IPv4/UDP frame from 10.9.0.1:`sport` to `dst`:5001.
+    fn udp_frame(dst: [u8; 4], sport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 8];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[14 + 8] = 64;
+        f[14 + 9] = 17;
+        f[26..30].copy_from_slice(&[10, 9, 0, 1]);
+        f[30..34].copy_from_slice(&dst);
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&5001u16.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn ecmp_routes_share_a_group_whose_members_are_next_hops() {
+        let mut t = Tables::new();
+        let (a, b) = (gw("10.0.1.2", 2), gw("10.0.2.2", 3));
+        let (_, ops) = t.apply_batch(&Batch {
+            add: vec![
+                ecmp("192.0.2.0/24", &[a, b]),
+                ecmp("198.51.100.0/24", &[b, a]),
+            ],
+            ..Default::default()
+        });
+        assert_eq!(
+            t.group_count(),
+            1,
+            "the same set of paths in any order is one group"
+        );
+        // Members first, then the group, then the next hop naming it, then the route.
+        let kinds: Vec<&str> = ops
+            .iter()
+            .map(|o| match o {
+                EngineOp::SetNexthop(_, k) if matches!(k.kind, NhKind::Group(_)) => "group-nh",
+                EngineOp::SetNexthop(..) => "nh",
+                EngineOp::SetGroup(..) => "group",
+                EngineOp::SetRoute(..) => "route",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["nh", "nh", "group", "group-nh", "route", "route"]);
+        let (_, key) = t.lookup(ip("192.0.2.9")).unwrap();
+        let NhKind::Group(gid) = key.kind else {
+            panic!("{key:?}")
+        };
+        let members: Vec<NhKey> = t
+            .group(gid)
+            .unwrap()
+            .iter()
+            .map(|id| t.nexthop(*id).unwrap())
+            .collect();
+        assert_eq!(members, vec![a, b]);
+        // One path left: the route uses it directly; the group goes with its last route.
+        let (_, ops) = t.apply_batch(&Batch {
+            add: vec![ecmp("192.0.2.0/24", &[a])],
+            ..Default::default()
+        });
+        assert!(!ops.iter().any(|o| matches!(o, EngineOp::ClearGroup(_))));
+        let (_, ops) = t.apply_batch(&Batch {
+            delete: vec![net("198.51.100.0/24")],
+            ..Default::default()
+        });
+        assert!(ops
+            .iter()
+            .any(|o| matches!(o, EngineOp::ClearGroup(g) if *g == gid)));
+        assert_eq!(t.group_count(), 0);
+        assert_eq!(t.nexthop_count(), 1, "only path a is still used: {ops:?}");
+        // A path the fast path cannot use sends the whole route to the kernel.
+        t.apply_batch(&Batch {
+            add: vec![ecmp("203.0.113.0/24", &[a, NhKey::special(NhKind::Kernel)])],
+            ..Default::default()
+        });
+        assert_eq!(t.resolve(ip("203.0.113.1")), Resolution::Kernel);
+        // A resync that drops the group's routes frees it too.
+        t.apply_batch(&Batch {
+            add: vec![ecmp("192.0.2.0/24", &[a, b])],
+            ..Default::default()
+        });
+        assert_eq!(t.group_count(), 1);
+        t.apply_batch(&Batch {
+            begin_sync: true,
+            end_sync: true,
+            ..Default::default()
+        });
+        assert_eq!((t.group_count(), t.nexthop_count()), (0, 0));
+    }
+
+    #[test]
+    fn flows_spread_over_the_paths_and_each_flow_keeps_its_path() {
+        let mut t = Tables::new();
+        t.set_link(2, Some(link("a", 1, &["10.0.1.1/24"])));
+        t.set_link(3, Some(link("b", 2, &["10.0.2.1/24"])));
+        t.set_neighbor(2, ip("10.0.1.2"), Some([7; 6]));
+        t.set_neighbor(3, ip("10.0.2.2"), Some([8; 6]));
+        t.apply_batch(&Batch {
+            add: vec![ecmp(
+                "192.0.2.0/24",
+                &[gw("10.0.1.2", 2), gw("10.0.2.2", 3)],
+            )],
+            ..Default::default()
+        });
+        let mut per_path = BTreeMap::new();
+        for sport in 1000..1064u16 {
+            let f = udp_frame([192, 0, 2, 1], sport);
+            let h = flow_hash(&f);
+            assert_eq!(
+                h,
+                flow_hash(&f.clone()),
+                "a flow hashes the same every time"
+            );
+            let Resolution::Forward { ifindex, .. } = t.resolve_flow(ip("192.0.2.1"), h) else {
+                panic!("not forwarded")
+            };
+            *per_path.entry(ifindex).or_insert(0) += 1;
+        }
+        assert_eq!(per_path.len(), 2, "{per_path:?}");
+        assert!(per_path.values().all(|n| *n >= 16), "{per_path:?}");
+        // Everything but addresses, protocol and ports is left out of the hash.
+        let mut a = udp_frame([192, 0, 2, 1], 1000);
+        let h = flow_hash(&a);
+        a[14 + 8] = 3;
+        a[0] = 0xff;
+        assert_eq!(flow_hash(&a), h);
+        a[35] ^= 1;
+        assert_ne!(flow_hash(&a), h);
+        assert_eq!(flow_hash(&[0u8; 10]), 0);
+    }
+
+    #[test]
+    fn full_ops_program_groups_before_the_next_hops_naming_them() {
+        let mut t = Tables::new();
+        t.apply_batch(&Batch {
+            add: vec![
+                ecmp("192.0.2.0/24", &[gw("10.0.1.2", 2), gw("10.0.2.2", 3)]),
+                add("198.51.100.0/24", gw("10.0.1.2", 2)),
+            ],
+            ..Default::default()
+        });
+        let ops = t.full_ops();
+        let group_at = ops
+            .iter()
+            .position(|o| matches!(o, EngineOp::SetGroup(..)))
+            .unwrap();
+        let named_at = ops
+            .iter()
+            .position(
+                |o| matches!(o, EngineOp::SetNexthop(_, k) if matches!(k.kind, NhKind::Group(_))),
+            )
+            .unwrap();
+        let last_member = ops
+            .iter()
+            .rposition(
+                |o| matches!(o, EngineOp::SetNexthop(_, k) if !matches!(k.kind, NhKind::Group(_))),
+            )
+            .unwrap();
+        assert!(last_member < group_at && group_at < named_at, "{ops:?}");
     }
 }

@@ -16,7 +16,7 @@ use aya::Ebpf;
 use ipnet::IpNet;
 
 use crate::engine::{Engine, COUNTER_NAMES};
-use crate::tables::{EngineOp, NhKey, NhKind};
+use crate::tables::{EngineOp, NhKey, NhKind, MAX_GROUPS, MAX_PATHS};
 
 /// The compiled XDP program; empty when build.rs could not compile it.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("OXR_FASTPATH_BPF_OBJ"));
@@ -47,13 +47,29 @@ pub fn nexthop_bytes(nh: &NhKey) -> [u8; 24] {
         NhKind::Local => 3,
         NhKind::Blackhole => 4,
         NhKind::Kernel => 5,
+        NhKind::Group(_) => 6,
     };
     b[0..4].copy_from_slice(&kind.to_le_bytes());
     b[4..8].copy_from_slice(&nh.ifindex.to_le_bytes());
     match nh.kind {
         NhKind::Gateway(IpAddr::V4(a)) => b[8..12].copy_from_slice(&a.octets()),
         NhKind::Gateway(IpAddr::V6(a)) => b[8..24].copy_from_slice(&a.octets()),
+        NhKind::Group(gid) => b[8..12].copy_from_slice(&gid.to_le_bytes()),
         _ => {}
+    }
+    b
+}
+
+/// Bytes of `struct fp_group`: a member count and up to [`MAX_PATHS`] next-hop ids.
+pub const GROUP_BYTES: usize = 4 + 4 * MAX_PATHS;
+
+/// `struct fp_group` (the members past [`MAX_PATHS`] are cut; tables never make more).
+pub fn group_bytes(members: &[u32]) -> [u8; GROUP_BYTES] {
+    let mut b = [0u8; GROUP_BYTES];
+    let n = members.len().min(MAX_PATHS);
+    b[0..4].copy_from_slice(&(n as u32).to_le_bytes());
+    for (i, m) in members.iter().take(n).enumerate() {
+        b[4 + 4 * i..8 + 4 * i].copy_from_slice(&m.to_le_bytes());
     }
     b
 }
@@ -93,6 +109,8 @@ pub struct XdpEngine {
     bpf: Ebpf,
     name: &'static str,
     links: BTreeMap<u32, aya::programs::xdp::XdpLinkId>,
+    /// Interfaces where the driver refused native XDP (generic mode).
+    generic: std::collections::BTreeSet<u32>,
     routes: u64,
     neighbors: u64,
 }
@@ -126,6 +144,7 @@ impl XdpEngine {
                 Mode::Userspace => "afxdp",
             },
             links: BTreeMap::new(),
+            generic: Default::default(),
             routes: 0,
             neighbors: 0,
         })
@@ -155,6 +174,22 @@ impl XdpEngine {
                     Array::try_from(self.bpf.map_mut("nexthops").ok_or("nexthops")?)
                         .map_err(err)?;
                 m.set(*id, [0u8; 24], 0).map_err(err)
+            }
+            EngineOp::SetGroup(gid, members) => {
+                if *gid >= MAX_GROUPS {
+                    return Err(format!("ECMP group {gid} past the map's {MAX_GROUPS}"));
+                }
+                let mut m: Array<&mut MapData, [u8; GROUP_BYTES]> =
+                    Array::try_from(self.bpf.map_mut("groups").ok_or("groups")?).map_err(err)?;
+                m.set(*gid, group_bytes(members), 0).map_err(err)
+            }
+            EngineOp::ClearGroup(gid) => {
+                if *gid >= MAX_GROUPS {
+                    return Ok(());
+                }
+                let mut m: Array<&mut MapData, [u8; GROUP_BYTES]> =
+                    Array::try_from(self.bpf.map_mut("groups").ok_or("groups")?).map_err(err)?;
+                m.set(*gid, [0u8; GROUP_BYTES], 0).map_err(err)
             }
             EngineOp::SetRoute(p, id) => {
                 self.route(*p, Some(*id))?;
@@ -244,9 +279,31 @@ impl XdpEngine {
     }
 }
 
+impl XdpEngine {
+    /// How the program is attached, for `show fastpath`.
+    pub fn attach_mode(&self) -> String {
+        if self.generic.is_empty() {
+            "native XDP".into()
+        } else {
+            format!(
+                "native XDP; generic (skb) XDP on ifindex {}",
+                self.generic
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+}
+
 impl Engine for XdpEngine {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn mode(&self) -> String {
+        self.attach_mode()
     }
 
     fn attach(&mut self, ifindex: u32, name: &str) -> Result<(), String> {
@@ -270,8 +327,11 @@ impl Engine for XdpEngine {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(interface = name, error = %e, "native XDP refused; using generic mode");
-                prog.attach_to_if_index(ifindex, XdpMode::Skb)
-                    .map_err(|e| format!("attaching XDP to {name}: {e}"))?
+                let l = prog
+                    .attach_to_if_index(ifindex, XdpMode::Skb)
+                    .map_err(|e| format!("attaching XDP to {name}: {e}"))?;
+                self.generic.insert(ifindex);
+                l
             }
         };
         self.links.insert(ifindex, link);
@@ -284,6 +344,7 @@ impl Engine for XdpEngine {
         {
             let _ = tx.remove(ifindex);
         }
+        self.generic.remove(&ifindex);
         let Some(link) = self.links.remove(&ifindex) else {
             return Ok(());
         };
@@ -334,6 +395,12 @@ mod tests {
         let k = neigh_key_bytes(3, "2001:db8::1".parse().unwrap());
         assert_eq!(&k[4..8], &6u32.to_le_bytes());
         assert_eq!(k[8], 0x20);
+        let g = nexthop_bytes(&NhKey::special(NhKind::Group(9)));
+        assert_eq!(&g[0..4], &6u32.to_le_bytes());
+        assert_eq!(&g[8..12], &9u32.to_le_bytes());
+        let g = group_bytes(&[4, 7]);
+        assert_eq!(&g[0..4], &2u32.to_le_bytes());
+        assert_eq!(&g[4..12], &[4, 0, 0, 0, 7, 0, 0, 0]);
         let v = neigh_bytes([1; 6], [2; 6], 1500);
         assert_eq!(&v[6..12], &[2; 6]);
         assert_eq!(&v[12..16], &1500u32.to_le_bytes());

@@ -139,19 +139,13 @@ fn absorb(m: Mirror, mirror: &mut BTreeMap<IpNet, Route>) -> Option<DataplaneBat
     }
 }
 
-/// The interfaces to attach: the configured ones, or every interface but loopback.
+/// The interfaces to attach: the configured ones, or `*` (every interface but loopback,
+/// including those created later: oxr-fastpath attaches them as they appear).
 fn interfaces(configured: &[String]) -> Vec<String> {
     if !configured.is_empty() {
         return configured.to_vec();
     }
-    nix::net::if_::if_nameindex()
-        .map(|l| {
-            l.iter()
-                .map(|i| i.name().to_string_lossy().into_owned())
-                .filter(|n| n != "lo")
-                .collect()
-        })
-        .unwrap_or_default()
+    vec!["*".to_string()]
 }
 
 async fn stream_task(
@@ -182,6 +176,7 @@ async fn stream_task(
                 .attach(AttachRequest {
                     interface: name.clone(),
                     engine: engine.into(),
+                    busy_poll_usecs: cfg.busy_poll_usecs,
                 })
                 .await
             {
@@ -324,16 +319,20 @@ impl FibBackend for FastpathBackend {
         Ok(n)
     }
 
-    fn routes(&self) -> Vec<Route> {
-        self.kernel.routes()
+    fn routes_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<Route> {
+        self.kernel.routes_page(after, limit)
+    }
+
+    fn sync_begin(&mut self) {
+        self.kernel.sync_begin();
+    }
+
+    fn stale_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<IpNet> {
+        self.kernel.stale_page(after, limit)
     }
 
     fn get(&self, prefix: &IpNet) -> Option<Route> {
         self.kernel.get(prefix)
-    }
-
-    fn prefixes(&self) -> Vec<IpNet> {
-        self.kernel.prefixes()
     }
 
     fn is_unconfirmed(&self, prefix: &IpNet) -> bool {

@@ -11,11 +11,11 @@
 //! [`KernelState`] decides (pure: ops -> netlink messages, acks -> new state);
 //! [`KernelBackend`] only moves its messages through the socket.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -23,12 +23,15 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::{
     Action, BackendError, BackendOptions, BackendStatus, FibBackend, FibOp, Nexthop, Route,
+    SYNC_MARK,
 };
-use crate::netlink::{errno_text, NlSocket, RtMessage};
+use crate::netlink::{errno_text, frame_into, NlSocket, RtMessage};
 use crate::nexthop::{
     GroupMember, NexthopMessage, AF_INET, AF_INET6, AF_UNSPEC, RTM_DELNEXTHOP, RTM_GETNEXTHOP,
     RTM_NEWNEXTHOP,
 };
+use crate::table::{Interner, PrefixMap, Slot};
+use netlink_packet_core::NLM_F_ACK;
 
 /// oxr's nexthop object ids start here, clear of ids other software picks.
 pub const FIRST_NH_ID: u32 = 1_000_000;
@@ -298,7 +301,7 @@ impl NexthopTable {
 }
 
 /// What an installed route points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A nexthop object or group.
     Nh(u32),
@@ -308,13 +311,18 @@ pub enum Target {
     Foreign,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct KRoute {
+/// Everything the state keeps of a route besides its prefix; interned, so a full table
+/// through a few next hops shares a handful of these and a route costs one compact record
+/// ([`PrefixMap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct KAttrs {
     target: Target,
     metric: u32,
     proto: u16,
-    unconfirmed: bool,
 }
+
+/// Slot flag of a route found at start and not re-sent yet.
+const UNCONFIRMED: u8 = 0x01;
 
 /// `RTM_NEWROUTE` for `prefix` pointing at `target` (main table, oxr's protocol).
 pub fn route_add_message(protocol: u8, prefix: &IpNet, target: Target) -> RtMessage {
@@ -397,6 +405,86 @@ pub fn nexthop_del_message(id: u32) -> RtMessage {
 
 const ADD_FLAGS: u16 = NLM_F_CREATE | NLM_F_REPLACE;
 
+/// One route message of a plan: an add (replace) pointing at `target`, or a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteReq {
+    pub prefix: IpNet,
+    /// `None`: delete.
+    pub target: Option<Target>,
+}
+
+impl RouteReq {
+    /// The message and its flags (the slow, general form; [`frame_route`] writes the same
+    /// bytes directly).
+    pub fn message(&self, protocol: u8) -> (RtMessage, u16) {
+        match self.target {
+            Some(t) => (route_add_message(protocol, &self.prefix, t), ADD_FLAGS),
+            None => (route_del_message(protocol, &self.prefix), 0),
+        }
+    }
+}
+
+/// Appends the framed `RTM_NEWROUTE`/`RTM_DELROUTE` of `req` (with `NLM_F_REQUEST` and
+/// `extra_flags`) to `out`: the same bytes as [`frame_into`] of [`RouteReq::message`],
+/// written without building a message object (this runs once per route).
+pub fn frame_route(out: &mut Vec<u8>, protocol: u8, req: &RouteReq, extra_flags: u16, seq: u32) {
+    const RTM_NEWROUTE: u16 = 24;
+    const RTM_DELROUTE: u16 = 25;
+    let (family, addr_len, dst_len): (u8, usize, u8) = match req.prefix {
+        IpNet::V4(n) => (AF_INET, 4, n.prefix_len()),
+        IpNet::V6(n) => (AF_INET6, 16, n.prefix_len()),
+    };
+    let nh = match req.target {
+        Some(Target::Nh(id)) => Some(id),
+        _ => None,
+    };
+    let len = 16 + 12 + 4 + addr_len + if nh.is_some() { 8 } else { 0 };
+    let (mtype, flags, scope, kind) = match req.target {
+        Some(t) => (
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | ADD_FLAGS | extra_flags,
+            0u8,
+            match t {
+                Target::Blackhole => 6u8,
+                Target::Reject => 7,
+                Target::Nh(_) | Target::Foreign => 1,
+            },
+        ),
+        None => (RTM_DELROUTE, NLM_F_REQUEST | extra_flags, 255, 0),
+    };
+    out.reserve(len);
+    out.extend_from_slice(&(len as u32).to_ne_bytes());
+    out.extend_from_slice(&mtype.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&[
+        family,
+        dst_len,
+        0,
+        0,
+        RT_TABLE_MAIN,
+        protocol,
+        scope,
+        kind,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    out.extend_from_slice(&((4 + addr_len) as u16).to_ne_bytes());
+    out.extend_from_slice(&1u16.to_ne_bytes());
+    match req.prefix {
+        IpNet::V4(n) => out.extend_from_slice(&n.network().octets()),
+        IpNet::V6(n) => out.extend_from_slice(&n.network().octets()),
+    }
+    if let Some(id) = nh {
+        out.extend_from_slice(&8u16.to_ne_bytes());
+        out.extend_from_slice(&30u16.to_ne_bytes());
+        out.extend_from_slice(&id.to_ne_bytes());
+    }
+}
+
 /// A route message in a plan and what to do with its answer.
 #[derive(Debug)]
 enum Pending {
@@ -419,7 +507,7 @@ pub struct Plan {
     /// Nexthop objects to create first.
     pub nexthops: Vec<RtMessage>,
     /// Route messages, in op order.
-    pub routes: Vec<(RtMessage, u16)>,
+    pub routes: Vec<RouteReq>,
     pending: Vec<Pending>,
     /// Results decided without the kernel (identical routes, invalid ops).
     decided: Vec<Option<Result<(), String>>>,
@@ -429,11 +517,13 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct KernelState {
     protocol: u8,
-    routes: BTreeMap<IpNet, KRoute>,
+    routes: PrefixMap,
+    attrs: Interner<KAttrs>,
     nh: NexthopTable,
     protos: Vec<String>,
     proto_ids: HashMap<String, u16>,
-    v4: u64,
+    /// The last protocol name interned, with its id (routes come in runs).
+    last_proto: Option<(String, u16)>,
     unconfirmed: u64,
 }
 
@@ -442,11 +532,12 @@ impl KernelState {
     pub fn new(protocol: u8) -> Self {
         let mut s = KernelState {
             protocol,
-            routes: BTreeMap::new(),
+            routes: PrefixMap::default(),
+            attrs: Interner::default(),
             nh: NexthopTable::new(),
             protos: Vec::new(),
             proto_ids: HashMap::new(),
-            v4: 0,
+            last_proto: None,
             unconfirmed: 0,
         };
         s.intern("");
@@ -454,6 +545,17 @@ impl KernelState {
     }
 
     fn intern(&mut self, p: &str) -> u16 {
+        if let Some((name, i)) = &self.last_proto {
+            if name == p {
+                return *i;
+            }
+        }
+        let i = self.intern_slow(p);
+        self.last_proto = Some((p.to_string(), i));
+        i
+    }
+
+    fn intern_slow(&mut self, p: &str) -> u16 {
         if let Some(&i) = self.proto_ids.get(p) {
             return i;
         }
@@ -472,7 +574,13 @@ impl KernelState {
 
     /// The nexthop object id the route for `prefix` uses.
     pub fn target(&self, prefix: &IpNet) -> Option<Target> {
-        self.routes.get(prefix).map(|r| r.target)
+        self.attrs_of(prefix).map(|a| a.target)
+    }
+
+    fn attrs_of(&self, prefix: &IpNet) -> Option<KAttrs> {
+        self.routes
+            .get(prefix)
+            .and_then(|s| self.attrs.get(s.val()).copied())
     }
 
     /// Plans `ops`, which must not name a prefix twice.
@@ -487,8 +595,11 @@ impl KernelState {
             match op {
                 FibOp::Add(r) => self.plan_add(i, r, &mut plan),
                 FibOp::Delete(p) => {
-                    if self.routes.contains_key(p) {
-                        plan.routes.push((route_del_message(self.protocol, p), 0));
+                    if self.routes.contains(p) {
+                        plan.routes.push(RouteReq {
+                            prefix: *p,
+                            target: None,
+                        });
                         plan.pending.push(Pending::Delete { op: i, prefix: *p });
                     } else {
                         plan.decided[i] = Some(Ok(()));
@@ -511,7 +622,7 @@ impl KernelState {
                 }
             },
         };
-        let existing = self.routes.get(&r.prefix).map(|k| k.target);
+        let existing = self.target(&r.prefix);
         let same = match (&canon, existing) {
             (None, Some(Target::Blackhole)) => r.action == Action::Blackhole,
             (None, Some(Target::Reject)) => r.action == Action::Reject,
@@ -520,13 +631,24 @@ impl KernelState {
         };
         if same {
             // Identical to the kernel: no message, only bookkeeping.
-            let k = self.routes.get_mut(&r.prefix).expect("checked above");
-            k.metric = r.metric;
-            k.proto = proto;
-            if k.unconfirmed {
-                k.unconfirmed = false;
+            let slot = self.routes.get(&r.prefix).expect("checked above");
+            let old = self.attrs.get(slot.val()).copied().expect("interned");
+            let new = KAttrs {
+                metric: r.metric,
+                proto,
+                ..old
+            };
+            let mut val = slot.val();
+            if new != old {
+                val = self.attrs.acquire(&new);
+                self.attrs.release(slot.val());
+            }
+            if slot.flags & UNCONFIRMED != 0 {
                 self.unconfirmed -= 1;
             }
+            let s = self.routes.get_mut(&r.prefix).expect("checked above");
+            s.set_val(val);
+            s.flags = SYNC_MARK;
             plan.decided[i] = Some(Ok(()));
             return;
         }
@@ -535,10 +657,10 @@ impl KernelState {
             (None, Action::Reject) => Target::Reject,
             (None, _) => Target::Blackhole,
         };
-        plan.routes.push((
-            route_add_message(self.protocol, &r.prefix, target),
-            ADD_FLAGS,
-        ));
+        plan.routes.push(RouteReq {
+            prefix: r.prefix,
+            target: Some(target),
+        });
         plan.pending.push(Pending::Add {
             op: i,
             prefix: r.prefix,
@@ -575,19 +697,13 @@ impl KernelState {
                     proto,
                 } => {
                     if code == 0 {
-                        let new = KRoute {
+                        let id = self.attrs.acquire(&KAttrs {
                             target,
                             metric,
                             proto,
-                            unconfirmed: false,
-                        };
-                        match self.routes.insert(prefix, new) {
-                            Some(old) => self.forget(old),
-                            None => {
-                                if prefix.addr().is_ipv4() {
-                                    self.v4 += 1;
-                                }
-                            }
+                        });
+                        if let Some(old) = self.routes.insert(prefix, Slot::new(id, SYNC_MARK)) {
+                            self.forget(old);
                         }
                         results[op] = Some(Ok(()));
                     } else {
@@ -598,6 +714,10 @@ impl KernelState {
                             }
                             self.nh.release(id);
                         }
+                        // The kernel kept what it had: it still counts as re-sent.
+                        if let Some(s) = self.routes.get_mut(&prefix) {
+                            s.flags |= SYNC_MARK;
+                        }
                         results[op] = Some(Err(msg));
                     }
                 }
@@ -605,9 +725,6 @@ impl KernelState {
                     // Already gone is as good as deleted.
                     if code == 0 || code == -libc::ESRCH || code == -libc::ENOENT {
                         if let Some(old) = self.routes.remove(&prefix) {
-                            if prefix.addr().is_ipv4() {
-                                self.v4 -= 1;
-                            }
                             self.forget(old);
                         }
                         results[op] = Some(Ok(()));
@@ -623,11 +740,16 @@ impl KernelState {
             .collect()
     }
 
-    fn forget(&mut self, old: KRoute) {
-        if let Target::Nh(id) = old.target {
-            self.nh.release(id);
+    fn forget(&mut self, old: Slot) {
+        if let Some(KAttrs {
+            target: Target::Nh(id),
+            ..
+        }) = self.attrs.get(old.val())
+        {
+            self.nh.release(*id);
         }
-        if old.unconfirmed {
+        self.attrs.release(old.val());
+        if old.flags & UNCONFIRMED != 0 {
             self.unconfirmed -= 1;
         }
     }
@@ -650,6 +772,15 @@ impl KernelState {
         routes: &[RouteMessage],
         all_nexthop_ids: &[u32],
     ) -> usize {
+        self.adopt_nexthops(nexthops, all_nexthop_ids);
+        let adopted = routes.iter().filter(|r| self.adopt_route(r)).count();
+        self.adopt_finish();
+        adopted
+    }
+
+    /// [`KernelState::adopt`] in steps, so routes can be taken one at a time as a dump
+    /// reads them: the nexthop objects first.
+    pub fn adopt_nexthops(&mut self, nexthops: &[NexthopMessage], all_nexthop_ids: &[u32]) {
         if let Some(max) = all_nexthop_ids
             .iter()
             .copied()
@@ -699,14 +830,17 @@ impl KernelState {
                 *o.refs_mut() += 1;
             }
         }
+    }
+
+    /// Takes one dumped route if it is ours; returns whether it was.
+    pub fn adopt_route(&mut self, r: &RouteMessage) -> bool {
         let proto = self.intern("");
-        let mut adopted = 0;
-        for r in routes {
+        {
             if u8::from(r.header.protocol) != self.protocol || route_table(r) != 254 {
-                continue;
+                return false;
             }
             let Some(prefix) = route_prefix(r) else {
-                continue;
+                return false;
             };
             let target = match r.header.kind {
                 RouteType::BlackHole => Target::Blackhole,
@@ -725,21 +859,21 @@ impl KernelState {
                     }
                 }
             };
-            let k = KRoute {
+            let id = self.attrs.acquire(&KAttrs {
                 target,
                 metric: 0,
                 proto,
-                unconfirmed: true,
-            };
-            if let Some(old) = self.routes.insert(prefix, k) {
+            });
+            if let Some(old) = self.routes.insert(prefix, Slot::new(id, UNCONFIRMED)) {
                 self.forget(old);
-            } else if prefix.addr().is_ipv4() {
-                self.v4 += 1;
             }
             self.unconfirmed += 1;
-            adopted += 1;
         }
-        // Objects nothing uses: collected with the next batch.
+        true
+    }
+
+    /// Ends an adoption: objects nothing uses are collected with the next batch.
+    pub fn adopt_finish(&mut self) {
         let unused: Vec<u32> = self
             .nh
             .objects
@@ -748,10 +882,14 @@ impl KernelState {
             .map(|(id, _)| *id)
             .collect();
         self.nh.candidates.extend(unused);
-        adopted
     }
 
-    fn route_of(&self, prefix: &IpNet, k: &KRoute) -> Route {
+    fn route_of(&self, prefix: &IpNet, s: Slot) -> Route {
+        let k = self.attrs.get(s.val()).copied().unwrap_or(KAttrs {
+            target: Target::Foreign,
+            metric: 0,
+            proto: 0,
+        });
         let (action, nexthops) = match k.target {
             Target::Nh(id) => (Action::Forward, self.nh.nexthops_of(id)),
             Target::Blackhole => (Action::Blackhole, Vec::new()),
@@ -773,24 +911,51 @@ impl KernelState {
 
     /// Every route, sorted.
     pub fn routes(&self) -> Vec<Route> {
+        self.routes_page(None, usize::MAX)
+    }
+
+    /// Up to `limit` routes after `after`, sorted.
+    pub fn routes_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<Route> {
         self.routes
-            .iter()
-            .map(|(p, k)| self.route_of(p, k))
+            .page(after, limit)
+            .into_iter()
+            .map(|(p, s)| self.route_of(&p, s))
             .collect()
     }
 
     /// The route for `prefix`.
     pub fn get(&self, prefix: &IpNet) -> Option<Route> {
-        self.routes.get(prefix).map(|k| self.route_of(prefix, k))
+        self.routes.get(prefix).map(|s| self.route_of(prefix, s))
     }
 
     /// Every prefix.
     pub fn prefixes(&self) -> Vec<IpNet> {
-        self.routes.keys().copied().collect()
+        self.routes
+            .page(None, usize::MAX)
+            .into_iter()
+            .map(|x| x.0)
+            .collect()
     }
 
     fn is_unconfirmed(&self, prefix: &IpNet) -> bool {
-        self.routes.get(prefix).is_some_and(|k| k.unconfirmed)
+        self.routes
+            .get(prefix)
+            .is_some_and(|s| s.flags & UNCONFIRMED != 0)
+    }
+
+    /// Clears every route's re-sent mark (a resynchronisation starts).
+    pub fn sync_begin(&mut self) {
+        self.routes.for_each_mut(|s| s.flags &= !SYNC_MARK);
+    }
+
+    /// Routes not re-sent since [`KernelState::sync_begin`], after `after`.
+    pub fn stale_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<IpNet> {
+        super::unmarked_page(&self.routes, after, limit)
+    }
+
+    /// Approximate heap bytes of the route map (for `show fea` and the benchmarks).
+    pub fn route_bytes(&self) -> usize {
+        self.routes.heap_bytes()
     }
 }
 
@@ -821,28 +986,121 @@ fn route_prefix(r: &RouteMessage) -> Option<IpNet> {
     IpNet::new(addr, len).ok().map(|n| n.trunc())
 }
 
+/// Datagrams queued to the inserter thread before the planner waits for answers.
+const PIPELINE_DEPTH: usize = 16;
+
+/// One datagram for the inserter: `count` framed messages with consecutive sequence
+/// numbers from `first_seq`, the last one asking for an ack.
+struct Job {
+    buf: Vec<u8>,
+    first_seq: u32,
+    count: u32,
+}
+
+/// The inserter's answer: the buffer back (for reuse) and the failed messages (index in
+/// the datagram, -errno), or why the datagram could not be sent.
+struct Done {
+    buf: Vec<u8>,
+    errors: Result<Vec<(u32, i32)>, String>,
+}
+
+/// A thread that only moves datagrams through its own netlink socket, so the kernel
+/// inserts one datagram while the planner decides and frames the next ones.
+struct Inserter {
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    done: std::sync::mpsc::Receiver<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Inserter {
+    fn start(mut sock: NlSocket) -> std::io::Result<Self> {
+        let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(PIPELINE_DEPTH);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("fea-netlink".into())
+            .spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    let errors = sock
+                        .send_batch(&job.buf, job.first_seq, job.count)
+                        .map_err(|e| e.to_string());
+                    if done_tx
+                        .send(Done {
+                            buf: job.buf,
+                            errors,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Inserter {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok())
+    }
+
+    fn recv(&self) -> Done {
+        self.done.recv().unwrap_or_else(|_| Done {
+            buf: Vec::new(),
+            errors: Err("netlink inserter thread stopped".into()),
+        })
+    }
+}
+
+impl Drop for Inserter {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A planned chunk whose datagram is with the inserter.
+struct InFlight {
+    plan: Plan,
+    /// Messages in the datagram (nexthop objects first); 0: nothing was sent.
+    count: usize,
+}
+
 /// The kernel FIB over rtnetlink.
 pub struct KernelBackend {
     state: KernelState,
+    /// For dumps at start.
     sock: NlSocket,
+    inserter: Inserter,
+    seq: u32,
     batch: usize,
     messages: u64,
     sends: u64,
+    /// Datagram buffers returned by the inserter, reused.
+    free: Vec<Vec<u8>>,
 }
 
 impl KernelBackend {
-    /// Opens a netlink socket (in `opts.netns` if set). Call
+    /// Opens the netlink sockets (in `opts.netns` if set) and the inserter thread. Call
     /// [`FibBackend::load_existing`] before applying anything.
     pub fn open(opts: &BackendOptions) -> Result<Self, BackendError> {
         let sock = NlSocket::open(opts.netns.as_deref())?;
-        // Error answers for a whole batch must fit.
-        sock.set_rcvbuf(4 << 20);
+        let isock = NlSocket::open(opts.netns.as_deref())?;
+        // Error answers for a whole queue of datagrams must fit.
+        isock.set_rcvbuf(4 << 20);
+        let inserter = Inserter::start(isock).map_err(crate::netlink::NlError::from)?;
         Ok(KernelBackend {
             state: KernelState::new(opts.route_protocol),
             sock,
+            inserter,
+            seq: 0,
             batch: opts.netlink_batch.max(1),
             messages: 0,
             sends: 0,
+            free: Vec::new(),
         })
     }
 
@@ -851,54 +1109,123 @@ impl KernelBackend {
         &self.state
     }
 
-    fn send(&mut self, reqs: &[(RtMessage, u16)]) -> Result<Vec<i32>, String> {
-        self.messages += reqs.len() as u64;
-        self.sends += reqs.len().div_ceil(self.batch) as u64;
-        self.sock
-            .transact(reqs, self.batch)
-            .map_err(|e| e.to_string())
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq
     }
 
-    fn apply_segment(&mut self, ops: &[FibOp]) -> Vec<Result<(), String>> {
-        let mut plan = self.state.plan(ops);
-        let n_nh = plan.nexthops.len();
-        let mut reqs: Vec<(RtMessage, u16)> = Vec::with_capacity(n_nh + plan.routes.len());
-        reqs.extend(
-            std::mem::take(&mut plan.nexthops)
-                .into_iter()
-                .map(|m| (m, NLM_F_CREATE)),
-        );
-        reqs.append(&mut plan.routes);
-        let codes = match self.send(&reqs) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "netlink send failed");
-                vec![-libc::EIO; reqs.len()]
-            }
-        };
-        plan.nexthops = reqs.drain(..n_nh).map(|(m, _)| m).collect();
-        self.state.commit(plan, &codes[..n_nh], &codes[n_nh..])
-    }
-
-    fn collect_garbage(&mut self) {
-        let dels: Vec<(RtMessage, u16)> = self
-            .state
-            .garbage_messages()
-            .into_iter()
-            .map(|m| (m, 0))
-            .collect();
-        if dels.is_empty() {
-            return;
+    /// Frames `plan`'s messages into one datagram and queues it; returns the count.
+    fn submit(&mut self, plan: &Plan) -> usize {
+        let count = plan.nexthops.len() + plan.routes.len();
+        if count == 0 {
+            return 0;
         }
-        match self.send(&dels) {
-            Ok(codes) => {
-                for c in codes {
-                    if c != 0 && c != -libc::ENOENT {
-                        tracing::warn!(error = %errno_text(c), "deleting a nexthop object");
+        let mut buf = self.free.pop().unwrap_or_default();
+        buf.clear();
+        let first_seq = self.seq.wrapping_add(1).max(1);
+        let mut n = 0;
+        for m in &plan.nexthops {
+            n += 1;
+            let ack = if n == count { NLM_F_ACK } else { 0 };
+            let seq = self.next_seq();
+            frame_into(&mut buf, m, NLM_F_REQUEST | NLM_F_CREATE | ack, seq);
+        }
+        for r in &plan.routes {
+            n += 1;
+            let ack = if n == count { NLM_F_ACK } else { 0 };
+            let seq = self.next_seq();
+            frame_route(&mut buf, self.state.protocol, r, ack, seq);
+        }
+        // A wrapped sequence in the middle of a datagram would break index matching.
+        if self.seq < first_seq {
+            self.seq = 0;
+            buf.clear();
+            return self.submit(plan);
+        }
+        self.messages += count as u64;
+        self.sends += 1;
+        let job = Job {
+            buf,
+            first_seq,
+            count: count as u32,
+        };
+        if !self.inserter.send(job) {
+            tracing::error!("netlink inserter thread stopped");
+        }
+        count
+    }
+
+    /// Waits for the oldest datagram's answers; returns one code per message.
+    fn answers(&mut self, count: usize) -> Vec<i32> {
+        if count == 0 {
+            return Vec::new();
+        }
+        let done = self.inserter.recv();
+        let mut codes = vec![0i32; count];
+        match done.errors {
+            Ok(errors) => {
+                for (i, c) in errors {
+                    if let Some(x) = codes.get_mut(i as usize) {
+                        *x = c;
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "deleting nexthop objects"),
+            Err(e) => {
+                tracing::error!(error = %e, "netlink send failed");
+                codes.fill(-libc::EIO);
+            }
+        }
+        if self.free.len() < PIPELINE_DEPTH && !done.buf.is_empty() {
+            self.free.push(done.buf);
+        }
+        codes
+    }
+
+    fn finish(&mut self, f: InFlight, results: &mut Vec<Result<(), String>>) {
+        let codes = self.answers(f.count);
+        let (codes_nh, codes_routes) = if codes.is_empty() {
+            (&[][..], &[][..])
+        } else {
+            codes.split_at(f.plan.nexthops.len())
+        };
+        results.extend(self.state.commit(f.plan, codes_nh, codes_routes));
+    }
+
+    /// Plans, frames and sends `ops` (distinct prefixes) a datagram at a time, keeping up
+    /// to [`PIPELINE_DEPTH`] datagrams queued to the inserter and committing answers as
+    /// they come, so the kernel never waits for the planner.
+    fn apply_segment(&mut self, ops: &[FibOp], results: &mut Vec<Result<(), String>>) {
+        let mut queue: std::collections::VecDeque<InFlight> = Default::default();
+        for chunk in ops.chunks(self.batch) {
+            let plan = self.state.plan(chunk);
+            let count = self.submit(&plan);
+            queue.push_back(InFlight { plan, count });
+            while queue.len() > PIPELINE_DEPTH {
+                let f = queue.pop_front().expect("non-empty");
+                self.finish(f, results);
+            }
+        }
+        while let Some(f) = queue.pop_front() {
+            self.finish(f, results);
+        }
+    }
+
+    fn collect_garbage(&mut self) {
+        let dels: Vec<RtMessage> = self.state.garbage_messages();
+        for chunk in dels.chunks(self.batch) {
+            let plan = Plan {
+                nexthops: chunk.to_vec(),
+                routes: Vec::new(),
+                pending: Vec::new(),
+                decided: Vec::new(),
+            };
+            // Deletions carry no NLM_F_CREATE, but the kernel ignores it on deletes.
+            let count = self.submit(&plan);
+            for c in self.answers(count) {
+                if c != 0 && c != -libc::ENOENT {
+                    tracing::warn!(error = %errno_text(c), "deleting a nexthop object");
+                }
+            }
         }
     }
 }
@@ -916,13 +1243,13 @@ impl FibBackend for KernelBackend {
         let mut seen = HashSet::new();
         for (i, op) in ops.iter().enumerate() {
             if !seen.insert(op.prefix()) {
-                results.extend(self.apply_segment(&ops[start..i]));
+                self.apply_segment(&ops[start..i], &mut results);
                 seen.clear();
                 seen.insert(op.prefix());
                 start = i;
             }
         }
-        results.extend(self.apply_segment(&ops[start..]));
+        self.apply_segment(&ops[start..], &mut results);
         self.collect_garbage();
         results
     }
@@ -950,33 +1277,41 @@ impl FibBackend for KernelBackend {
             }
         };
         let all_ids: Vec<u32> = nexthops.iter().filter_map(|n| n.id).collect();
-        let mut routes = Vec::new();
+        self.state.adopt_nexthops(&nexthops, &all_ids);
+        // Routes are adopted as the dump reads them: a full table is never held twice.
+        let mut adopted = 0;
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut req = RouteMessage::default();
             req.header.address_family = family;
-            for m in self
-                .sock
-                .dump(&RtMessage::Route(RouteNetlinkMessage::GetRoute(req)))
-                .map_err(BackendError::from)?
-            {
-                if let RtMessage::Route(RouteNetlinkMessage::NewRoute(r)) = m {
-                    routes.push(r);
-                }
-            }
+            let state = &mut self.state;
+            self.sock
+                .dump_each(&RtMessage::Route(RouteNetlinkMessage::GetRoute(req)), |m| {
+                    if let RtMessage::Route(RouteNetlinkMessage::NewRoute(r)) = m {
+                        if state.adopt_route(&r) {
+                            adopted += 1;
+                        }
+                    }
+                })
+                .map_err(BackendError::from)?;
         }
-        Ok(self.state.adopt(&nexthops, &routes, &all_ids))
+        self.state.adopt_finish();
+        Ok(adopted)
     }
 
-    fn routes(&self) -> Vec<Route> {
-        self.state.routes()
+    fn routes_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<Route> {
+        self.state.routes_page(after, limit)
     }
 
     fn get(&self, prefix: &IpNet) -> Option<Route> {
         self.state.get(prefix)
     }
 
-    fn prefixes(&self) -> Vec<IpNet> {
-        self.state.prefixes()
+    fn sync_begin(&mut self) {
+        self.state.sync_begin();
+    }
+
+    fn stale_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<IpNet> {
+        self.state.stale_page(after, limit)
     }
 
     fn is_unconfirmed(&self, prefix: &IpNet) -> bool {
@@ -985,10 +1320,11 @@ impl FibBackend for KernelBackend {
 
     fn status(&self) -> BackendStatus {
         let (singles, groups) = self.state.nh.counts();
+        let v4 = self.state.routes.len_v4() as u64;
         BackendStatus {
             backend: "kernel".into(),
-            routes_ipv4: self.state.v4,
-            routes_ipv6: self.state.routes.len() as u64 - self.state.v4,
+            routes_ipv4: v4,
+            routes_ipv6: self.state.routes.len() as u64 - v4,
             nexthop_objects: singles,
             nexthop_groups: groups,
             unconfirmed: self.state.unconfirmed,
@@ -1005,7 +1341,6 @@ impl FibBackend for KernelBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::frame_into;
 
     const P: u8 = 201;
 
@@ -1076,6 +1411,34 @@ mod tests {
         assert_eq!(&buf[28..36], &[8, 0, 1, 0, 10, 1, 0, 0]);
         assert_eq!(&buf[36..40], &[8, 0, 30, 0]);
         assert_eq!(&buf[40..44], &1_000_000u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn direct_framing_matches_the_message_builder() {
+        let cases = [
+            ("10.1.0.0/16", Some(Target::Nh(1_000_000))),
+            ("0.0.0.0/0", Some(Target::Nh(7))),
+            ("2001:db8::/32", Some(Target::Nh(1_000_001))),
+            ("2001:db8::/32", Some(Target::Blackhole)),
+            ("192.0.2.0/24", Some(Target::Reject)),
+            ("192.0.2.0/24", Some(Target::Foreign)),
+            ("192.0.2.0/24", None),
+            ("2001:db8:1::/48", None),
+        ];
+        for (p, target) in cases {
+            let req = RouteReq {
+                prefix: net(p),
+                target,
+            };
+            for (ack, seq) in [(0, 1), (NLM_F_ACK, 77)] {
+                let (m, flags) = req.message(P);
+                let mut want = Vec::new();
+                frame_into(&mut want, &m, NLM_F_REQUEST | flags | ack, seq);
+                let mut got = Vec::new();
+                frame_route(&mut got, P, &req, ack, seq);
+                assert_eq!(got, want, "{p} {target:?}");
+            }
+        }
     }
 
     #[test]

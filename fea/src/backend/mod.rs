@@ -103,14 +103,29 @@ pub trait FibBackend: Send {
     /// unconfirmed, without changing them. Returns how many routes were found.
     fn load_existing(&mut self) -> Result<usize, BackendError>;
 
-    /// Every route, sorted by prefix.
-    fn routes(&self) -> Vec<Route>;
+    /// Up to `limit` routes after `after` (exclusive; `None`: from the first), sorted by
+    /// prefix (IPv4 first): pages through a full table without copying it.
+    fn routes_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<Route>;
+
+    /// Every route, sorted by prefix (a full copy: for tests and small tables).
+    fn routes(&self) -> Vec<Route> {
+        self.routes_page(None, usize::MAX)
+    }
 
     /// The route for exactly `prefix`.
     fn get(&self, prefix: &IpNet) -> Option<Route>;
 
-    /// Every prefix held.
-    fn prefixes(&self) -> Vec<IpNet>;
+    /// Every prefix held (a full copy: for tests and small tables).
+    fn prefixes(&self) -> Vec<IpNet> {
+        self.routes().into_iter().map(|r| r.prefix).collect()
+    }
+
+    /// Opens a resynchronisation: from now on every added prefix is marked re-sent.
+    fn sync_begin(&mut self);
+
+    /// Up to `limit` prefixes after `after` (exclusive) held but not re-sent since the last
+    /// [`FibBackend::sync_begin`].
+    fn stale_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<IpNet>;
 
     /// Whether the route for `prefix` came from the forwarding plane at start and has not
     /// been re-sent yet.
@@ -123,6 +138,35 @@ pub trait FibBackend: Send {
 
     /// Messages per `sendmsg` (kernel backend); others ignore it.
     fn set_batch(&mut self, _messages: usize) {}
+}
+
+/// Slot flag of a route added since the last [`FibBackend::sync_begin`].
+pub const SYNC_MARK: u8 = 0x02;
+
+/// Prefixes of `map` after `after` without [`SYNC_MARK`], at most `limit`.
+pub fn unmarked_page(
+    map: &crate::table::PrefixMap,
+    after: Option<&IpNet>,
+    limit: usize,
+) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    let mut cursor = after.copied();
+    // Pages of the map, filtered, until `limit` stale ones or the end.
+    loop {
+        let page = map.page(cursor.as_ref(), 4096);
+        let Some(last) = page.last() else {
+            return out;
+        };
+        cursor = Some(last.0);
+        for (p, s) in page {
+            if s.flags & SYNC_MARK == 0 {
+                out.push(p);
+                if out.len() >= limit {
+                    return out;
+                }
+            }
+        }
+    }
 }
 
 /// Which backend to open.

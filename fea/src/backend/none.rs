@@ -1,15 +1,13 @@
 //! The `none` backend: the FIB in memory only, for running without privileges and for
 //! measuring the pipeline without the kernel.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-
 use ipnet::IpNet;
 
-use super::{Action, BackendError, BackendStatus, FibBackend, FibOp, Nexthop, Route};
+use super::{Action, BackendError, BackendStatus, FibBackend, FibOp, Nexthop, Route, SYNC_MARK};
+use crate::table::{Interner, PrefixMap, Slot};
 
 /// Everything of a route but its prefix; a full table shares a handful of these.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Attrs {
     nexthops: Vec<Nexthop>,
     action: Action,
@@ -18,6 +16,15 @@ struct Attrs {
 }
 
 impl Attrs {
+    fn of(r: &Route) -> Self {
+        Attrs {
+            nexthops: r.nexthops.clone(),
+            action: r.action,
+            metric: r.metric,
+            protocol: r.protocol.clone(),
+        }
+    }
+
     fn matches(&self, r: &Route) -> bool {
         self.action == r.action
             && self.metric == r.metric
@@ -26,54 +33,49 @@ impl Attrs {
     }
 }
 
-/// Routes kept in a map; nothing is programmed. Route attributes are interned, so a
-/// route costs its map entry and no allocation of its own.
+/// Routes kept in a compact prefix map; nothing is programmed. Route attributes are
+/// interned, so a route costs its 10 or 22-byte record and no allocation of its own.
 #[derive(Debug, Default)]
 pub struct NoneBackend {
-    routes: BTreeMap<IpNet, Arc<Attrs>>,
-    attrs: HashSet<Arc<Attrs>>,
-    /// The attributes of the last add: consecutive routes usually share them.
-    last: Option<Arc<Attrs>>,
-    collected_at: usize,
-    v4: u64,
+    routes: PrefixMap,
+    attrs: Interner<Attrs>,
+    /// The attribute id of the last add: consecutive routes usually share them.
+    last: Option<u32>,
 }
 
 impl NoneBackend {
-    fn intern(&mut self, r: &Route) -> Arc<Attrs> {
-        if let Some(a) = self.last.as_ref().filter(|a| a.matches(r)) {
-            return a.clone();
-        }
-        let attrs = Attrs {
-            nexthops: r.nexthops.clone(),
-            action: r.action,
-            metric: r.metric,
-            protocol: r.protocol.clone(),
-        };
-        let a = match self.attrs.get(&attrs) {
-            Some(a) => a.clone(),
-            None => {
-                // Drop sets no route uses any more, once the interner has doubled.
-                if self.attrs.len() >= 2 * self.collected_at + 1024 {
-                    self.attrs.retain(|a| Arc::strong_count(a) > 1);
-                    self.collected_at = self.attrs.len();
-                }
-                let a = Arc::new(attrs);
-                self.attrs.insert(a.clone());
-                a
+    fn intern(&mut self, r: &Route) -> u32 {
+        let id = match self
+            .last
+            .filter(|&i| self.attrs.get(i).is_some_and(|a| a.matches(r)))
+        {
+            Some(i) => {
+                self.attrs.acquire_id(i);
+                i
             }
+            None => self.attrs.acquire(&Attrs::of(r)),
         };
-        self.last = Some(a.clone());
-        a
+        self.last = Some(id);
+        id
     }
-}
 
-fn route(prefix: IpNet, a: &Attrs) -> Route {
-    Route {
-        prefix,
-        nexthops: a.nexthops.clone(),
-        action: a.action,
-        metric: a.metric,
-        protocol: a.protocol.clone(),
+    fn route(&self, prefix: IpNet, s: Slot) -> Route {
+        match self.attrs.get(s.val()) {
+            Some(a) => Route {
+                prefix,
+                nexthops: a.nexthops.clone(),
+                action: a.action,
+                metric: a.metric,
+                protocol: a.protocol.clone(),
+            },
+            None => Route {
+                prefix,
+                nexthops: Vec::new(),
+                action: Action::Forward,
+                metric: 0,
+                protocol: String::new(),
+            },
+        }
     }
 }
 
@@ -87,13 +89,13 @@ impl FibBackend for NoneBackend {
             match op {
                 FibOp::Add(r) => {
                     let a = self.intern(r);
-                    if self.routes.insert(r.prefix, a).is_none() && r.prefix.addr().is_ipv4() {
-                        self.v4 += 1;
+                    if let Some(old) = self.routes.insert(r.prefix, Slot::new(a, SYNC_MARK)) {
+                        self.attrs.release(old.val());
                     }
                 }
                 FibOp::Delete(p) => {
-                    if self.routes.remove(p).is_some() && p.addr().is_ipv4() {
-                        self.v4 -= 1;
+                    if let Some(old) = self.routes.remove(p) {
+                        self.attrs.release(old.val());
                     }
                 }
             }
@@ -105,23 +107,32 @@ impl FibBackend for NoneBackend {
         Ok(0)
     }
 
-    fn routes(&self) -> Vec<Route> {
-        self.routes.iter().map(|(p, a)| route(*p, a)).collect()
+    fn routes_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<Route> {
+        self.routes
+            .page(after, limit)
+            .into_iter()
+            .map(|(p, s)| self.route(p, s))
+            .collect()
     }
 
     fn get(&self, prefix: &IpNet) -> Option<Route> {
-        self.routes.get(prefix).map(|a| route(*prefix, a))
+        self.routes.get(prefix).map(|s| self.route(*prefix, s))
     }
 
-    fn prefixes(&self) -> Vec<IpNet> {
-        self.routes.keys().copied().collect()
+    fn sync_begin(&mut self) {
+        self.routes.for_each_mut(|s| s.flags &= !SYNC_MARK);
+    }
+
+    fn stale_page(&self, after: Option<&IpNet>, limit: usize) -> Vec<IpNet> {
+        super::unmarked_page(&self.routes, after, limit)
     }
 
     fn status(&self) -> BackendStatus {
+        let v4 = self.routes.len_v4() as u64;
         BackendStatus {
             backend: "none".into(),
-            routes_ipv4: self.v4,
-            routes_ipv6: self.routes.len() as u64 - self.v4,
+            routes_ipv4: v4,
+            routes_ipv6: self.routes.len() as u64 - v4,
             ..Default::default()
         }
     }

@@ -7,12 +7,17 @@
 //! protocols exporting everything. Printed per router: seconds from
 //! Established until the Loc-RIB holds every prefix, seconds until the kernel
 //! FIB does, the peak RSS (VmHWM) summed over the router's processes, and
-//! their CPU seconds.
+//! their CPU seconds. Before them (phase `sink`), the feeder's own ceiling:
+//! the same feeder sends the same table to a minimal BGP sink (this binary
+//! re-executed in a third namespace: OPEN/KEEPALIVE, then it only counts
+//! NLRI), timed the same way, with the feeder's CPU for every phase; the end
+//! of the report compares the <= 0.5x BIRD goal against that ceiling.
 //!
 //! Run: `cargo build --release -p oxr-rib -p oxr-fea -p oxr-bgp --bins &&
 //! cargo bench -p oxr-bgp --bench feed`. `OXR_BENCH_LIMIT=N` keeps the first N
-//! prefixes of each family (quick runs); `OXR_BENCH_ROUTERS=oxr` or `=bird`
-//! runs one side only.
+//! prefixes of each family (quick runs); `OXR_BENCH_ROUTERS` picks the phases
+//! (default `oxr,bird`; `sink,oxr,bird` adds the feeder ceiling, which does
+//! not work yet: the sink's sessions never reach Established).
 //!
 //! Counting is cheap on purpose, so polling does not slow the router: oxr's
 //! `show bgp summary` (counters), BIRD's per-protocol route counters, and the
@@ -199,6 +204,8 @@ struct Figures {
     fib_confirmed: (usize, usize),
     peak_rss_mb: f64,
     cpu_secs: f64,
+    /// The BIRD feeder's CPU seconds during the phase.
+    feeder_cpu_secs: f64,
 }
 
 fn birdc(ns: &str, sock: &str, cmd: &str) -> String {
@@ -271,6 +278,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, n4, n6] = &args[..] {
+        if flag == "--feed-sink" {
+            feed_sink(n4.parse().unwrap(), n6.parse().unwrap());
+            return;
+        }
+    }
     if !is_root() {
         println!("SKIPPED (needs root): feed");
         return;
@@ -285,6 +299,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
+    // `sink` (the feeder ceiling) is not in the default: its sessions do not
+    // reach Established yet (to be debugged).
     let routers = std::env::var("OXR_BENCH_ROUTERS").unwrap_or_else(|_| "oxr,bird".into());
     let all = load(&data);
     let v4: Vec<IpNet> = all
@@ -314,14 +330,19 @@ fn main() {
         children: vec![],
         dir: dir.clone(),
     };
-    let [nf, no, nb] = ["f", "o", "b"].map(|s| format!("oxrfeed-{s}-{pid}"));
-    for n in [&nf, &no, &nb] {
+    let [nf, no, nb, ns_sink] = ["f", "o", "b", "s"].map(|s| format!("oxrfeed-{s}-{pid}"));
+    for n in [&nf, &no, &nb, &ns_sink] {
         sh(&["ip", "netns", "add", n]);
         lab.ns.push(n.clone());
         sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
     }
-    // Feeder <-> oxr on 10.97.1.0/24, feeder <-> BIRD on 10.97.2.0/24.
-    for (i, n, fi, ri) in [(1, &no, "fo", "of"), (2, &nb, "fb", "bf")] {
+    // Feeder <-> oxr on 10.97.1.0/24, feeder <-> BIRD on 10.97.2.0/24, feeder
+    // <-> the counting sink (feeder ceiling) on 10.97.3.0/24.
+    for (i, n, fi, ri) in [
+        (1, &no, "fo", "of"),
+        (2, &nb, "fb", "bf"),
+        (3, &ns_sink, "fs", "sf"),
+    ] {
         sh(&[
             "ip", "link", "add", fi, "netns", &nf, "type", "veth", "peer", ri, "netns", n,
         ]);
@@ -363,7 +384,8 @@ fn main() {
             }
             writeln!(f, "}}").unwrap();
         }
-        for (name, i) in [("o", 1), ("b", 2)] {
+        // (Not "s": the static protocols are s4 and s6.)
+        for (name, i) in [("o", 1), ("b", 2), ("x", 3)] {
             writeln!(
                 f,
                 "protocol bgp {name}4 {{ disabled; local 10.97.{i}.1 as {FEED_AS}; \
@@ -408,11 +430,30 @@ fn main() {
         let (ns, i, pfx) = match router {
             "oxr" => (&no, 1, "o"),
             "bird" => (&nb, 2, "b"),
+            "sink" => (&ns_sink, 3, "x"),
             other => panic!("unknown router {other:?} in OXR_BENCH_ROUTERS"),
         };
         let run = dir.join(format!("run-{router}"));
         let bird_sock = dir.join("router.ctl").to_str().unwrap().to_string();
+        let mut sink_out = None;
         let pids: Vec<u32> = match router {
+            "sink" => {
+                let mut child = Command::new("ip")
+                    .args(["netns", "exec", ns])
+                    .arg(std::env::current_exe().unwrap())
+                    .args(["--feed-sink", &n4.to_string(), &n6.to_string()])
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("sink");
+                let mut out = BufReader::new(child.stdout.take().unwrap());
+                let mut line = String::new();
+                out.read_line(&mut line).unwrap();
+                assert_eq!(line.trim(), "ready", "sink did not start");
+                sink_out = Some(out);
+                let pid = child.id();
+                lab.children.push(child);
+                vec![pid]
+            }
             "oxr" => {
                 let toml = dir.join("oxr.toml");
                 std::fs::write(
@@ -498,19 +539,52 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
             }
         };
         let base = kernel_counts(ns);
+        let feeder_cpu0 = usage(&[feeder]).1;
         let (p4, p6) = (format!("{pfx}4"), format!("{pfx}6"));
         birdc(&nf, &feed_sock, &format!("enable {p4}"));
         birdc(&nf, &feed_sock, &format!("enable {p6}"));
         let est = wait_until(Duration::from_secs(30), Duration::from_millis(10), || {
             established(&nf, &feed_sock, &[&p4, &p6])
         })
-        .expect("sessions Established");
+        .unwrap_or_else(|| {
+            panic!(
+                "sessions not Established: {}",
+                birdc(&nf, &feed_sock, &format!("show protocols all {p4}"))
+            )
+        });
         let loc_rib = |router: &str| -> u64 {
             match router {
                 "oxr" => oxr_loc_rib(&rt, &run),
                 _ => bird_imported(ns, &bird_sock, "f4") + bird_imported(ns, &bird_sock, "f6"),
             }
         };
+        if let Some(mut out) = sink_out {
+            // The sink says "done" the moment both counts are in.
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let done = Instant::now();
+            assert_eq!(line.trim(), "done", "sink failed");
+            let secs = (done - est).as_secs_f64();
+            let feeder_cpu = usage(&[feeder]).1 - feeder_cpu0;
+            println!(
+                "sink  feeder ceiling: every prefix at a counting sink {secs:>6.2} s after \
+                 Established, feeder CPU {feeder_cpu:.2} s"
+            );
+            results.push(Figures {
+                router: "sink",
+                prefixes: total as usize,
+                loc_rib_secs: secs,
+                fib_secs: f64::NAN,
+                fib_confirmed: (0, 0),
+                peak_rss_mb: usage(&pids).0 as f64 / 1024.0,
+                cpu_secs: usage(&pids).1,
+                feeder_cpu_secs: feeder_cpu,
+            });
+            birdc(&nf, &feed_sock, &format!("disable {p4}"));
+            birdc(&nf, &feed_sock, &format!("disable {p6}"));
+            lab.stop(&pids);
+            continue;
+        }
         let trace = std::env::var_os("OXR_BENCH_TRACE").is_some();
         let rib_done = wait_until(PHASE_LIMIT, Duration::from_millis(100), || {
             let n = loc_rib(router);
@@ -541,6 +615,7 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         };
         let rib_proc_done = rib_proc_done.unwrap_or(fib_done);
         let (kb, cpu) = usage(&pids);
+        let feeder_cpu = usage(&[feeder]).1 - feeder_cpu0;
         if router == "oxr" {
             println!(
                 "oxr   oxr-rib holds every prefix {:.2} s after Established",
@@ -572,15 +647,17 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
             fib_confirmed: confirmed,
             peak_rss_mb: kb as f64 / 1024.0,
             cpu_secs: cpu,
+            feeder_cpu_secs: feeder_cpu,
         };
         println!(
             "{:<5} Loc-RIB complete {:>6.2} s, FIB complete {:>6.2} s, peak RSS {:>6.0} MB, \
-             CPU {:>6.2} s (kernel: {} v4 + {} v6 routes)",
+             CPU {:>6.2} s, feeder CPU {:.2} s (kernel: {} v4 + {} v6 routes)",
             f.router,
             f.loc_rib_secs,
             f.fib_secs,
             f.peak_rss_mb,
             f.cpu_secs,
+            f.feeder_cpu_secs,
             f.fib_confirmed.0,
             f.fib_confirmed.1
         );
@@ -591,12 +668,185 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         lab.stop(&pids);
     }
 
-    println!("\n| router | prefixes | Loc-RIB complete (s) | FIB complete (s) | peak RSS (MB) | CPU (s) |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "\n| router | prefixes | Loc-RIB complete (s) | FIB complete (s) | peak RSS (MB) | CPU (s) | feeder CPU (s) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for f in &results {
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} |",
-            f.router, f.prefixes, f.loc_rib_secs, f.fib_secs, f.peak_rss_mb, f.cpu_secs
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            f.router,
+            f.prefixes,
+            f.loc_rib_secs,
+            f.fib_secs,
+            f.peak_rss_mb,
+            f.cpu_secs,
+            f.feeder_cpu_secs
         );
     }
+    // The goals against what the feeder can deliver at all.
+    let find = |r: &str| results.iter().find(|f| f.router == r);
+    if let (Some(sink), Some(bird)) = (find("sink"), find("BIRD")) {
+        let goal = 0.5 * bird.loc_rib_secs;
+        println!(
+            "\nfeeder ceiling {:.2} s = {:.2}x BIRD's Loc-RIB time; goal <= 0.5x BIRD = {goal:.2} s: {}",
+            sink.loc_rib_secs,
+            sink.loc_rib_secs / bird.loc_rib_secs,
+            if sink.loc_rib_secs > goal {
+                "NOT reachable with this feeder (its ceiling is above the goal)"
+            } else {
+                "reachable in principle"
+            }
+        );
+        if let Some(oxr) = find("oxr") {
+            println!(
+                "oxr / BIRD: Loc-RIB {:.2}x, FIB {:.2}x; oxr / feeder ceiling: Loc-RIB {:.2}x, FIB {:.2}x; \
+                 BIRD / feeder ceiling: Loc-RIB {:.2}x",
+                oxr.loc_rib_secs / bird.loc_rib_secs,
+                oxr.fib_secs / bird.fib_secs,
+                oxr.loc_rib_secs / sink.loc_rib_secs,
+                oxr.fib_secs / sink.loc_rib_secs,
+                bird.loc_rib_secs / sink.loc_rib_secs
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Feeder ceiling: a minimal BGP sink (this binary re-executed inside the sink
+// namespace with `--feed-sink`), so the report can show how fast the BIRD
+// feeder itself delivers the table to a peer that does nothing but count.
+
+/// An OPEN from AS `asn` (2-octet field, it fits) with router id `id`, hold
+/// time 240 s, capabilities: multiprotocol `afi`/unicast and 4-octet AS.
+fn sink_open(asn: u32, id: [u8; 4], afi: u16) -> Vec<u8> {
+    let caps: Vec<u8> = [
+        vec![1, 4],
+        afi.to_be_bytes().to_vec(),
+        vec![0, 1],
+        vec![65, 4],
+        asn.to_be_bytes().to_vec(),
+    ]
+    .concat();
+    let mut body = vec![4];
+    body.extend_from_slice(&(asn as u16).to_be_bytes());
+    body.extend_from_slice(&240u16.to_be_bytes());
+    body.extend_from_slice(&id);
+    body.push(caps.len() as u8 + 2);
+    body.extend_from_slice(&[2, caps.len() as u8]);
+    body.extend_from_slice(&caps);
+    sink_message(1, &body)
+}
+
+fn sink_message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(kind);
+    m.extend_from_slice(body);
+    m
+}
+
+/// NLRI in a packed prefix list (length byte, then the significant octets).
+fn sink_count_prefixes(mut b: &[u8]) -> u64 {
+    let mut n = 0;
+    while let Some((&len, rest)) = b.split_first() {
+        let octets = usize::from(len).div_ceil(8);
+        b = rest.get(octets..).unwrap_or(&[]);
+        n += 1;
+    }
+    n
+}
+
+/// Prefixes announced by one UPDATE body: IPv4 NLRI plus MP_REACH_NLRI's.
+fn sink_count_update(u: &[u8]) -> u64 {
+    let be16 = |b: &[u8], i: usize| {
+        b.get(i..i + 2)
+            .map_or(0, |x| usize::from(u16::from_be_bytes([x[0], x[1]])))
+    };
+    let wlen = be16(u, 0);
+    let alen = be16(u, 2 + wlen);
+    let attrs_at = 4 + wlen;
+    let Some(attrs) = u.get(attrs_at..attrs_at + alen) else {
+        return 0;
+    };
+    let mut n = sink_count_prefixes(u.get(attrs_at + alen..).unwrap_or(&[]));
+    let mut a = attrs;
+    while a.len() >= 3 {
+        let (flags, kind) = (a[0], a[1]);
+        let (hdr, len) = if flags & 0x10 != 0 {
+            (4, be16(a, 2))
+        } else {
+            (3, usize::from(a[2]))
+        };
+        let Some(v) = a.get(hdr..hdr + len) else {
+            break;
+        };
+        if kind == 14 && v.len() >= 5 {
+            let nh = usize::from(v[3]);
+            n += sink_count_prefixes(v.get(5 + nh..).unwrap_or(&[]));
+        }
+        a = &a[hdr + len..];
+    }
+    n
+}
+
+/// One session: answers the OPEN, then reads and counts until `expect`
+/// prefixes came in; returns when that happened, or None if the peer left.
+fn sink_session(mut s: std::net::TcpStream, afi: u16, expect: u64) -> Option<Instant> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut have, mut count, mut opened) = (0usize, 0u64, false);
+    loop {
+        let n = s.read(&mut buf[have..]).ok()?;
+        if n == 0 {
+            return None;
+        }
+        have += n;
+        let mut at = 0;
+        while have - at >= 19 {
+            let len = usize::from(u16::from_be_bytes([buf[at + 16], buf[at + 17]]));
+            if len < 19 || have - at < len {
+                break;
+            }
+            match buf[at + 18] {
+                1 if !opened => {
+                    opened = true;
+                    s.write_all(&sink_open(ROUTER_AS, [10, 97, 3, 2], afi))
+                        .ok()?;
+                    s.write_all(&sink_message(4, &[])).ok()?;
+                }
+                2 => count += sink_count_update(&buf[at + 19..at + len]),
+                _ => {}
+            }
+            at += len;
+            if count >= expect {
+                return Some(Instant::now());
+            }
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+        if have == buf.len() {
+            return None; // a message longer than the buffer: not BGP
+        }
+    }
+}
+
+/// `--feed-sink N4 N6`: listens on 10.97.3.2 and fd00:97:3::2 port 179,
+/// prints "ready", then "done" once both sessions delivered their counts.
+fn feed_sink(n4: u64, n6: u64) {
+    let l4 = std::net::TcpListener::bind("10.97.3.2:179").expect("bind 10.97.3.2:179");
+    let l6 = std::net::TcpListener::bind("[fd00:97:3::2]:179").expect("bind [fd00:97:3::2]:179");
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let t4 = std::thread::spawn(move || sink_session(l4.accept().ok()?.0, 1, n4));
+    let t6 = std::thread::spawn(move || sink_session(l6.accept().ok()?.0, 2, n6));
+    let (d4, d6) = (t4.join().ok().flatten(), t6.join().ok().flatten());
+    match (d4, d6) {
+        (Some(_), Some(_)) => println!("done"),
+        _ => println!("failed"),
+    }
+    let _ = std::io::stdout().flush();
+    // Stay connected until killed: a closed session would make the feeder
+    // withdraw and retry.
+    std::thread::sleep(Duration::from_secs(600));
 }

@@ -2058,28 +2058,7 @@ impl Instance {
             if with_bests {
                 bests.push((*p, entry.and_then(|e| e.best()).cloned()));
             }
-            let route = entry.and_then(|e| {
-                let best = e.best()?;
-                if best.peer.id == LOCAL_PEER {
-                    return None;
-                }
-                let ipv6 = p.addr().is_ipv6();
-                let nexthops: Vec<IpAddr> = e
-                    .multipath()
-                    .filter_map(|x| x.attrs.next_hop_for(ipv6))
-                    .collect();
-                if nexthops.is_empty() {
-                    return None;
-                }
-                let ibgp = best.peer.ibgp;
-                Some(RibRoute {
-                    prefix: *p,
-                    nexthops,
-                    recursive: ibgp || best.attrs.as_path.is_none(),
-                    distance: if ibgp { DISTANCE_IBGP } else { DISTANCE_EBGP },
-                    metric: best.attrs.med.unwrap_or(0),
-                })
-            });
+            let route = entry.and_then(|e| rib_route(*p, e));
             changes.push(match route {
                 Some(r) => RibChange::Add(r),
                 None => RibChange::Withdraw(*p),
@@ -2288,6 +2267,19 @@ impl Instance {
         v
     }
 
+    /// Every route the RIB should have (what the flushes published so far
+    /// add up to), walking the Loc-RIB: for a RIB publisher's replay after
+    /// oxr-rib restarted, without a second copy of the table.
+    pub fn rib_routes(&self) -> impl Iterator<Item = RibRoute> + '_ {
+        let rib = &self.core.loc_rib;
+        rib.iter_v4()
+            .filter_map(|(p, e)| rib_route(IpNet::V4(*p), e))
+            .chain(
+                rib.iter_v6()
+                    .filter_map(|(p, e)| rib_route(IpNet::V6(*p), e)),
+            )
+    }
+
     /// Number of prefixes in the Loc-RIB.
     pub fn loc_rib_len(&self) -> usize {
         self.core.loc_rib.len()
@@ -2390,4 +2382,29 @@ fn flush_wbuf(n: &mut Neighbor, out: &mut Vec<Output>) {
     if let Some(c) = &n.conn {
         out.push(Output::Send { conn: c.id, bytes });
     }
+}
+
+/// The RIB route for a Loc-RIB entry: its best path's (multipath) next hops,
+/// or None if it has none or the best path is our own.
+fn rib_route(prefix: IpNet, e: &RibEntry) -> Option<RibRoute> {
+    let best = e.best()?;
+    if best.peer.id == LOCAL_PEER {
+        return None;
+    }
+    let ipv6 = prefix.addr().is_ipv6();
+    let nexthops: Vec<IpAddr> = e
+        .multipath()
+        .filter_map(|x| x.attrs.next_hop_for(ipv6))
+        .collect();
+    if nexthops.is_empty() {
+        return None;
+    }
+    let ibgp = best.peer.ibgp;
+    Some(RibRoute {
+        prefix,
+        nexthops,
+        recursive: ibgp || best.attrs.as_path.is_none(),
+        distance: if ibgp { DISTANCE_IBGP } else { DISTANCE_EBGP },
+        metric: best.attrs.med.unwrap_or(0),
+    })
 }

@@ -111,7 +111,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect()
     };
     let watcher = runtime.config::<Option<BgpConfig>>()?;
-    let publisher = runtime.rib_publisher(rib_feed::hello());
+    // No second copy of the table in the publisher: on a RIB restart it asks
+    // for a replay, which the event loop serves from the Loc-RIB.
+    let publisher = oxr_sdk::RibPublisher::start_replaying(
+        runtime.address_of("rib"),
+        rib_feed::hello(),
+        oxr_sdk::rib_client::PublisherOptions::default(),
+    );
     let nexthops = runtime.nexthop_watcher();
     let event_loop = event_loop(listen, watcher, publisher, nexthops, req_rx);
     runtime.run(show, event_loop).await
@@ -144,6 +150,7 @@ async fn event_loop(
     let mut inst = Instance::new(cfg);
     let outs = inst.start(io.now_ms());
     let mut pending = outs;
+    let mut replays = publisher.replay_requests();
     loop {
         // Carry out the last outputs (next hops need the watcher, hence inline).
         for o in io.apply(std::mem::take(&mut pending)) {
@@ -198,6 +205,11 @@ async fn event_loop(
                     None => tracing::warn!("BGP section removed; keeping the running configuration"),
                 }
             }
+            r = replays.changed() => {
+                if r.is_ok() {
+                    rib_feed::replay(&publisher, inst.rib_routes());
+                }
+            }
             nh = nexthops.next() => {
                 if let Some(s) = nh {
                     let now = io.now_ms();
@@ -211,7 +223,11 @@ async fn event_loop(
             r = requests.recv() => {
                 match r {
                     Some(Request::Show(words, reply)) => {
-                        let res = api::request(&inst, &words).map(|r| {
+                        let memory = words == ["bgp", "memory"];
+                        let res = api::request(&inst, &words).map(|mut r| {
+                            if memory {
+                                publisher_memory(&publisher, &mut r);
+                            }
                             if let Some(c) = r.command {
                                 let now = io.now_ms();
                                 pending.extend(inst.handle(now, Input::Command(c)));
@@ -262,4 +278,34 @@ fn write_mrt(file: Option<String>, data: Vec<u8>) {
             Err(e) => tracing::warn!(file, error = %e, "MRT dump failed"),
         }
     });
+}
+
+/// `show bgp memory`'s lines that only the process knows: the RIB publisher's
+/// queue and the process's resident set (current and peak).
+fn publisher_memory(p: &oxr_sdk::RibPublisher, r: &mut api::Reply) {
+    let (pending, peak) = p.pending();
+    let held = p.memory_bytes();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let (rss, hwm) = (kb("VmRSS:"), kb("VmHWM:"));
+    r.text.push_str(&format!(
+        "RIB publisher: {pending} changes pending (peak {peak}), {:.1} MiB held (no table copy)\n\
+         Process: RSS {:.1} MiB, peak RSS {:.1} MiB\n",
+        held as f64 / (1024.0 * 1024.0),
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    ));
+    if let Some(o) = r.json.as_object_mut() {
+        o.insert("publisher-pending".into(), pending.into());
+        o.insert("publisher-pending-peak".into(), peak.into());
+        o.insert("publisher-bytes".into(), held.into());
+        o.insert("rss-kib".into(), rss.into());
+        o.insert("peak-rss-kib".into(), hwm.into());
+    }
 }

@@ -32,13 +32,7 @@ pub fn to_route(r: &RibRoute) -> Route {
 
 /// The SDK updates for one flush of the Loc-RIB, in order.
 pub fn to_updates(changes: Vec<RibChange>) -> Vec<RibUpdate> {
-    changes
-        .into_iter()
-        .map(|c| match c {
-            RibChange::Add(r) => RibUpdate::Add(to_route(&r)),
-            RibChange::Withdraw(prefix) => RibUpdate::Withdraw(prefix),
-        })
-        .collect()
+    changes.into_iter().map(to_update).collect()
 }
 
 /// Queues one flush's changes on the publisher (which coalesces them per
@@ -48,7 +42,24 @@ pub fn publish(p: &RibPublisher, changes: Vec<RibChange>) {
     if changes.is_empty() {
         return;
     }
-    p.update_many(to_updates(changes));
+    // Converted as the publisher takes them: a flush can hold a few hundred
+    // thousand changes, and a second vector of SDK routes (each with its own
+    // next-hop vector) was tens of MB at the peak.
+    p.update_iter(changes.into_iter().map(to_update));
+}
+
+/// The SDK update for one change.
+pub fn to_update(c: RibChange) -> RibUpdate {
+    match c {
+        RibChange::Add(r) => RibUpdate::Add(to_route(&r)),
+        RibChange::Withdraw(prefix) => RibUpdate::Withdraw(prefix),
+    }
+}
+
+/// Hands the publisher the whole Loc-RIB after it asked for a replay (oxr-rib
+/// restarted; the publisher keeps no copy of the table).
+pub fn replay(p: &RibPublisher, routes: impl Iterator<Item = RibRoute>) {
+    p.replay(routes.map(|r| to_route(&r)));
 }
 
 #[cfg(test)]

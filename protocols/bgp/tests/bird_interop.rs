@@ -5,85 +5,48 @@
 //! must appear in BIRD's table.
 //!
 //! oxr-rib and oxr-fea are taken from `OXR_RIB_BIN` / `OXR_FEA_BIN`, else
-//! from the target directory; without them only the BGP part is checked.
+//! beside this test (`oxr_testlab::oxr_bin`). The namespace and BIRD harness is
+//! `oxr_testlab`'s.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
+
+use oxr_testlab::bird::Bird;
+use oxr_testlab::lab_file::has_route;
+use oxr_testlab::{log_tails, oxr_bin, veth, wait_for, Netns, Scratch};
 
 const BIRD_AS: u32 = 4_200_000_065;
 const OXR_AS: u32 = 4_200_000_066;
 
-mod netns;
-use netns::*;
-
-fn find_bin(env: &str, name: &str) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(env) {
-        return Some(PathBuf::from(p));
-    }
-    // The workspace's other binaries sit beside this crate's (deploy/test-all.sh builds
-    // them all before the tests run).
-    let p = PathBuf::from(env!("CARGO_BIN_EXE_oxr-bgp")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        p.display()
-    );
-    Some(p)
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    eprintln!("timed out waiting for {what}");
-    false
-}
-
 #[test]
 fn ebgp_with_bird_ipv4_and_ipv6_4_octet_asns() {
-    if !is_root() {
-        println!("SKIPPED (needs root): ebgp_with_bird_ipv4_and_ipv6_4_octet_asns");
+    if !oxr_testlab::require_root("ebgp_with_bird_ipv4_and_ipv6_4_octet_asns") {
         return;
     }
-    if !which("bird") || !which("birdc") {
+    if !Bird::available() {
         println!("SKIPPED (needs bird and birdc): ebgp_with_bird_ipv4_and_ipv6_4_octet_asns");
         return;
     }
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("oxr-bgp-bird-{pid}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (nb, no) = (format!("oxrbgp-b-{pid}"), format!("oxrbgp-o-{pid}"));
-    let mut lab = Lab {
-        ns: vec![],
-        children: vec![],
-        dir: dir.clone(),
-    };
-    for n in [&nb, &no] {
-        sh(&["ip", "netns", "add", n]);
-        lab.ns.push(n.clone());
-        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-    }
-    sh(&[
-        "ip", "link", "add", "vb", "netns", &nb, "type", "veth", "peer", "vo", "netns", &no,
-    ]);
+    let dir = Scratch::new("bgp-bird");
+    let nb = Netns::new(&format!("oxrbgp-b-{pid}"));
+    let no = Netns::new(&format!("oxrbgp-o-{pid}"));
+    veth(&nb, "vb", &no, "vo");
     for (n, ifc, v4, v6) in [
         (&nb, "vb", "10.99.0.1/24", "fd00:99::1/64"),
         (&no, "vo", "10.99.0.2/24", "fd00:99::2/64"),
     ] {
-        sh(&["ip", "-n", n, "addr", "add", v4, "dev", ifc]);
-        sh(&["ip", "-n", n, "addr", "add", v6, "dev", ifc, "nodad"]);
-        sh(&["ip", "-n", n, "link", "set", ifc, "up"]);
+        n.ip(&["addr", "add", v4, "dev", ifc]);
+        n.ip(&["addr", "add", v6, "dev", ifc, "nodad"]);
+        n.ip(&["link", "set", ifc, "up"]);
     }
 
     // BIRD: two static networks per family, eBGP to oxr over IPv4 and IPv6.
-    let bird_conf = dir.join("bird.conf");
-    std::fs::write(
-        &bird_conf,
-        format!(
+    let bird = Bird::start(
+        &nb,
+        &dir.0,
+        "bird",
+        &format!(
             r#"
 router id 10.99.0.1;
 protocol device {{ }}
@@ -101,22 +64,7 @@ protocol bgp oxr6 {{
 }}
 "#
         ),
-    )
-    .unwrap();
-    let sock = dir.join("bird.ctl");
-    let sock_s = sock.to_str().unwrap().to_string();
-    lab.children.push(spawn_in(
-        &nb,
-        &[
-            "bird",
-            "-c",
-            bird_conf.to_str().unwrap(),
-            "-s",
-            &sock_s,
-            "-f",
-        ],
-        &dir.join("bird.log"),
-    ));
+    );
 
     // oxr: one router TOML for every process (oxr-rib and oxr-fea keep the
     // BGP section as written; the RIB waits for BGP's end-of-RIB).
@@ -146,144 +94,102 @@ prefix-list = ["0.0.0.0/0 le 32"]
 action = "accept"
 "#
     );
-    let router_toml = dir.join("router.toml");
+    let router_toml = dir.0.join("router.toml");
     std::fs::write(&router_toml, format!("{base}{bgp}")).unwrap();
-    let run = dir.join("run");
-    let run_s = run.to_str().unwrap().to_string();
-    let rib = find_bin("OXR_RIB_BIN", "oxr-rib");
-    let fea = find_bin("OXR_FEA_BIN", "oxr-fea");
-    let with_fib = rib.is_some() && fea.is_some();
-    if let (Some(rib), Some(fea)) = (&rib, &fea) {
-        for (bin, name) in [(fea, "fea"), (rib, "rib")] {
-            lab.children.push(spawn_in(
-                &no,
-                &[
-                    bin.to_str().unwrap(),
-                    "--router",
-                    "bgpinterop",
-                    "--run-dir",
-                    &run_s,
-                    "--config",
-                    router_toml.to_str().unwrap(),
-                ],
-                &dir.join(format!("{name}.log")),
-            ));
-        }
-    } else {
-        println!("oxr-rib/oxr-fea not found: checking BGP only (set OXR_RIB_BIN, OXR_FEA_BIN)");
-    }
-    let bgp_args = [
-        env!("CARGO_BIN_EXE_oxr-bgp"),
-        "--router",
+    let run = dir.0.join("run");
+    let log = |name: &str| dir.0.join(format!("{name}.log"));
+    let _fea = no.spawn_oxr(
+        &oxr_bin("oxr-fea"),
         "bgpinterop",
-        "--run-dir",
-        &run_s,
-        "--config",
-        router_toml.to_str().unwrap(),
-    ];
-    lab.children
-        .push(spawn_in(&no, &bgp_args, &dir.join("bgp.log")));
+        &run,
+        &router_toml,
+        &log("fea"),
+    );
+    let _rib = no.spawn_oxr(
+        &oxr_bin("oxr-rib"),
+        "bgpinterop",
+        &run,
+        &router_toml,
+        &log("rib"),
+    );
+    let bgp_bin = Path::new(env!("CARGO_BIN_EXE_oxr-bgp"));
+    let mut bgp = no.spawn_oxr(bgp_bin, "bgpinterop", &run, &router_toml, &log("bgp"));
 
-    let birdc = |cmd: &str| sh_ok(&["ip", "netns", "exec", &nb, "birdc", "-s", &sock_s, cmd]);
-    let up = wait_for("both BIRD sessions Established", 30, || {
-        let p = birdc("show protocols");
-        p.lines()
-            .filter(|l| l.starts_with("oxr") && l.contains("Established"))
-            .count()
-            == 2
-    });
-    let logs = || {
-        ["bird.log", "bgp.log", "rib.log", "fea.log"]
-            .iter()
-            .map(|f| {
-                format!(
-                    "--- {f}\n{}",
-                    std::fs::read_to_string(dir.join(f)).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert!(up, "{}\n{}", birdc("show protocols all"), logs());
+    let logs = || log_tails(&dir.0, 60);
+    let up = wait_for(
+        "both BIRD sessions Established",
+        Duration::from_secs(30),
+        || bird.established(&["oxr4", "oxr6"]),
+    );
+    assert!(up, "{}\n{}", bird.birdc("show protocols all"), logs());
 
     // oxr's networks in BIRD's table, next hop oxr.
-    let ok = wait_for("oxr routes in BIRD", 20, || {
-        let r4 = birdc("show route 192.168.66.0/24 all");
-        let r6 = birdc("show route fd00:66::/48 all");
+    let ok = wait_for("oxr routes in BIRD", Duration::from_secs(20), || {
+        let r4 = bird.route("192.168.66.0/24");
+        let r6 = bird.route("fd00:66::/48");
         r4.contains("10.99.0.2") && r6.contains("fd00:99::2") && r4.contains(&OXR_AS.to_string())
     });
     assert!(
         ok,
         "{}\n{}\n{}",
-        birdc("show route all"),
-        birdc("show protocols all"),
+        bird.birdc("show route all"),
+        bird.birdc("show protocols all"),
         logs()
     );
 
     let kernel_ok = |secs: u64| {
-        wait_for("BIRD routes in the oxr kernel table", secs, || {
-            let v4 = sh_ok(&["ip", "-n", &no, "route", "show", "proto", "201"]);
-            let v6 = sh_ok(&["ip", "-n", &no, "-6", "route", "show", "proto", "201"]);
-            // `ip route` may print "nhid N" between prefix and gateway.
-            let has = |t: &str, p: &str, gw: &str| {
-                t.lines()
-                    .any(|l| l.starts_with(&format!("{p} ")) && l.contains(&format!("via {gw} ")))
-            };
-            has(&v4, "172.16.1.0/24", "10.99.0.1")
-                && has(&v4, "172.16.2.0/24", "10.99.0.1")
-                && has(&v6, "fd00:1::/48", "fd00:99::1")
-        })
+        wait_for(
+            "BIRD routes in the oxr kernel table",
+            Duration::from_secs(secs),
+            || {
+                let v4 = no.ip(&["route", "show", "proto", "201"]);
+                let v6 = no.ip(&["-6", "route", "show", "proto", "201"]);
+                // "via GW " with its space: 10.99.0.1 is not 10.99.0.10.
+                has_route(&v4, "172.16.1.0/24 via 10.99.0.1 ")
+                    && has_route(&v4, "172.16.2.0/24 via 10.99.0.1 ")
+                    && has_route(&v6, "fd00:1::/48 via fd00:99::1 ")
+            },
+        )
     };
     let kernel = || {
         format!(
             "kernel v4:\n{}\nkernel v6:\n{}",
-            sh_ok(&["ip", "-n", &no, "route"]),
-            sh_ok(&["ip", "-n", &no, "-6", "route"])
+            no.ip(&["route"]),
+            no.ip(&["-6", "route"])
         )
     };
-    if with_fib {
-        assert!(kernel_ok(40), "{}\n{}", kernel(), logs());
-    }
+    assert!(kernel_ok(40), "{}\n{}", kernel(), logs());
 
     // Graceful restart of oxr-bgp: kill -9, BIRD keeps oxr's routes (stale) and
     // the oxr kernel keeps BIRD's (oxr-rib holds them stale); after the restart
     // the sessions come back and everything is still there.
-    let mut bgp = lab.children.pop().expect("oxr-bgp");
-    bgp.kill().unwrap();
-    bgp.wait().unwrap();
+    bgp.kill();
     std::thread::sleep(Duration::from_secs(2));
-    let r4 = birdc("show route 192.168.66.0/24 all");
+    let r4 = bird.route("192.168.66.0/24");
     assert!(
         r4.contains("10.99.0.2"),
         "BIRD dropped oxr's route during GR:\n{r4}\n{}",
-        birdc("show protocols all")
+        bird.birdc("show protocols all")
     );
-    if with_fib {
-        assert!(
-            kernel_ok(1),
-            "kernel lost routes when oxr-bgp died\n{}",
-            kernel()
-        );
-    }
-    lab.children
-        .push(spawn_in(&no, &bgp_args, &dir.join("bgp2.log")));
-    let up = wait_for("sessions back after restart", 30, || {
-        let p = birdc("show protocols");
-        p.lines()
-            .filter(|l| l.starts_with("oxr") && l.contains("Established"))
-            .count()
-            == 2
-    });
+    assert!(
+        kernel_ok(1),
+        "kernel lost routes when oxr-bgp died\n{}",
+        kernel()
+    );
+    let bgp2 = no.spawn_oxr(bgp_bin, "bgpinterop", &run, &router_toml, &log("bgp2"));
+    let up = wait_for(
+        "sessions back after restart",
+        Duration::from_secs(30),
+        || bird.established(&["oxr4", "oxr6"]),
+    );
     assert!(
         up,
         "{}\n{}",
-        birdc("show protocols all"),
-        std::fs::read_to_string(dir.join("bgp2.log")).unwrap_or_default()
+        bird.birdc("show protocols all"),
+        bgp2.log_tail(60)
     );
     std::thread::sleep(Duration::from_secs(2));
-    let r4 = birdc("show route 192.168.66.0/24 all");
+    let r4 = bird.route("192.168.66.0/24");
     assert!(r4.contains("10.99.0.2") && !r4.contains("stale"), "{r4}");
-    if with_fib {
-        assert!(kernel_ok(20), "{}", kernel());
-    }
+    assert!(kernel_ok(20), "{}", kernel());
 }

@@ -14,42 +14,21 @@
 //! refresh both ways (`gobgp neighbor X softresetin`, `birdc reload in`, and
 //! oxr's `clear bgp neighbor ADDR soft in`); the routes in oxr's kernel FIB
 //! (protocol 201) with the right next hops. All processes of oxr read one
-//! router TOML.
+//! router TOML. The namespace, BIRD and GoBGP harness is `oxr_testlab`'s.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use oxr_proto::process::process_client::ProcessClient;
 use oxr_proto::process::ShowRequest;
 use oxr_proto::transport::{connect, Address};
+use oxr_testlab::bird::Bird;
+use oxr_testlab::gobgp::GoBgp;
+use oxr_testlab::lab_file::has_route;
+use oxr_testlab::{log_tails, oxr_bin, veth, wait_for, Netns, Scratch};
 
 const OXR_AS: u32 = 4_200_000_066;
 const GOBGP_AS: u32 = 4_200_000_077;
-
-mod netns;
-use netns::*;
-
-fn bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_oxr-bgp")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        p.display()
-    );
-    p
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    eprintln!("timed out waiting for {what}");
-    false
-}
 
 /// `show <words>` on oxr-bgp's socket, as JSON.
 fn oxr_show(run: &Path, words: &[&str]) -> serde_json::Value {
@@ -116,64 +95,47 @@ protocol bgp toxr {{
 #[test]
 fn interop_with_gobgp_and_bird_route_reflection_policy_refresh_fib() {
     const NAME: &str = "interop_with_gobgp_and_bird_route_reflection_policy_refresh_fib";
-    if !is_root() {
-        println!("SKIPPED (needs root): {NAME}");
+    if !oxr_testlab::require_root(NAME) {
         return;
     }
-    if !["bird", "birdc", "gobgpd", "gobgp"]
-        .iter()
-        .all(|c| which(c))
-    {
+    if !Bird::available() || !GoBgp::available() {
         println!("SKIPPED (needs bird, birdc, gobgpd, gobgp): {NAME}");
         return;
     }
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("oxr-bgp-interop-{pid}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut lab = Lab {
-        ns: vec![],
-        children: vec![],
-        dir: dir.clone(),
-    };
-    let [no, ng, na, nb] = ["o", "g", "a", "b"].map(|s| format!("oxrbi-{s}-{pid}"));
-    for n in [&no, &ng, &na, &nb] {
-        sh(&["ip", "netns", "add", n]);
-        lab.ns.push(n.clone());
-        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-    }
+    let dir = Scratch::new("bgp-interop");
+    let [no, ng, na, nb] = ["o", "g", "a", "b"].map(|s| Netns::new(&format!("oxrbi-{s}-{pid}")));
     // oxr <-> GoBGP: one veth, IPv4 and IPv6.
-    sh(&[
-        "ip", "link", "add", "vog", "netns", &no, "type", "veth", "peer", "vgo", "netns", &ng,
-    ]);
+    veth(&no, "vog", &ng, "vgo");
     for (n, ifc, v4, v6) in [
         (&no, "vog", "10.98.1.1/24", "fd00:98:1::1/64"),
         (&ng, "vgo", "10.98.1.2/24", "fd00:98:1::2/64"),
     ] {
-        sh(&["ip", "-n", n, "addr", "add", v4, "dev", ifc]);
-        sh(&["ip", "-n", n, "addr", "add", v6, "dev", ifc, "nodad"]);
-        sh(&["ip", "-n", n, "link", "set", ifc, "up"]);
+        n.ip(&["addr", "add", v4, "dev", ifc]);
+        n.ip(&["addr", "add", v6, "dev", ifc, "nodad"]);
+        n.ip(&["link", "set", ifc, "up"]);
     }
     // oxr and the two BIRDs on one bridged LAN, so reflected next hops resolve.
-    sh(&["ip", "-n", &no, "link", "add", "br0", "type", "bridge"]);
-    sh(&["ip", "-n", &no, "addr", "add", "10.98.2.1/24", "dev", "br0"]);
-    sh(&["ip", "-n", &no, "link", "set", "br0", "up"]);
+    no.ip_lines(&[
+        "link add br0 type bridge",
+        "addr add 10.98.2.1/24 dev br0",
+        "link set br0 up",
+    ]);
     for (n, port, ifc, v4) in [
         (&na, "voa", "vao", "10.98.2.2/24"),
         (&nb, "vob", "vbo", "10.98.2.3/24"),
     ] {
-        sh(&[
-            "ip", "link", "add", port, "netns", &no, "type", "veth", "peer", ifc, "netns", n,
-        ]);
-        sh(&["ip", "-n", &no, "link", "set", port, "master", "br0", "up"]);
-        sh(&["ip", "-n", n, "addr", "add", v4, "dev", ifc]);
-        sh(&["ip", "-n", n, "link", "set", ifc, "up"]);
+        veth(&no, port, n, ifc);
+        no.ip(&["link", "set", port, "master", "br0", "up"]);
+        n.ip(&["addr", "add", v4, "dev", ifc]);
+        n.ip(&["link", "set", ifc, "up"]);
     }
 
     // GoBGP: eBGP to oxr over IPv4 (ipv4-unicast) and IPv6 (ipv6-unicast).
-    let gobgp_conf = dir.join("gobgpd.toml");
-    std::fs::write(
-        &gobgp_conf,
-        format!(
+    let gobgp = GoBgp::start(
+        &ng,
+        &dir.0,
+        &format!(
             r#"
 [global.config]
   as = {GOBGP_AS}
@@ -198,33 +160,11 @@ fn interop_with_gobgp_and_bird_route_reflection_policy_refresh_fib() {
       afi-safi-name = "ipv6-unicast"
 "#
         ),
-    )
-    .unwrap();
-    lab.spawn(
-        &ng,
-        &[
-            "gobgpd",
-            "-f",
-            gobgp_conf.to_str().unwrap(),
-            "-t",
-            "toml",
-            "--api-hosts",
-            "127.0.0.1:50051",
-        ],
-        "gobgpd.log",
+        &[],
     );
 
     // BIRD A originates 172.21.1.0/24 (with communities), BIRD B nothing.
-    let socks: Vec<String> = ["a", "b"]
-        .iter()
-        .map(|s| {
-            dir.join(format!("bird-{s}.ctl"))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    for (i, (n, me, extra)) in [
+    let birds = [
         (
             &na,
             "10.98.2.2",
@@ -234,15 +174,8 @@ fn interop_with_gobgp_and_bird_route_reflection_policy_refresh_fib() {
     ]
     .into_iter()
     .enumerate()
-    {
-        let conf = dir.join(format!("bird-{i}.conf"));
-        std::fs::write(&conf, bird_conf(me, extra)).unwrap();
-        lab.spawn(
-            n,
-            &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", &socks[i]],
-            &format!("bird-{i}.log"),
-        );
-    }
+    .map(|(i, (n, me, extra))| Bird::start(n, &dir.0, &format!("bird-{i}"), &bird_conf(me, extra)))
+    .collect::<Vec<_>>();
 
     // oxr: one router TOML for oxr-fea, oxr-rib and oxr-bgp.
     let router = format!(
@@ -287,55 +220,36 @@ community.add = ["65066:250"]
 action = "accept"
 "#
     );
-    let router_toml = dir.join("router.toml");
+    let router_toml = dir.0.join("router.toml");
     std::fs::write(&router_toml, router).unwrap();
-    let run = dir.join("run");
-    let run_s = run.to_str().unwrap().to_string();
-    for name in ["fea", "rib", "bgp"] {
-        let b = bin(&format!("oxr-{name}"));
-        lab.spawn(
-            &no,
-            &[
-                b.to_str().unwrap(),
-                "--router",
-                "interop",
-                "--run-dir",
-                &run_s,
-                "--config",
-                router_toml.to_str().unwrap(),
-            ],
-            &format!("oxr-{name}.log"),
-        );
-    }
+    let run = dir.0.join("run");
+    let _oxr = ["fea", "rib", "bgp"].map(|name| {
+        let bin = oxr_bin(&format!("oxr-{name}"));
+        let log = dir.0.join(format!("oxr-{name}.log"));
+        no.spawn_oxr(&bin, "interop", &run, &router_toml, &log)
+    });
 
-    let gobgp = |args: &[&str]| {
-        let mut v = vec!["ip", "netns", "exec", &ng, "gobgp", "-u", "127.0.0.1"];
-        v.extend_from_slice(args);
-        sh_ok(&v)
-    };
-    let birdc = |i: usize, cmd: &str| {
-        let n = if i == 0 { &na } else { &nb };
-        sh_ok(&["ip", "netns", "exec", n, "birdc", "-s", &socks[i], cmd])
-    };
-    let diag = |lab: &Lab| {
+    let gobgp = |args: &[&str]| gobgp.gobgp(args);
+    let birdc = |i: usize, cmd: &str| birds[i].birdc(cmd);
+    let diag = || {
         format!(
             "oxr summary: {}\nbird A:\n{}\nbird B:\n{}\ngobgp:\n{}\n{}",
             oxr_show(&run, &["bgp", "summary"]),
             birdc(0, "show protocols all toxr"),
             birdc(1, "show protocols all toxr"),
             gobgp(&["neighbor"]),
-            lab.logs()
+            log_tails(&dir.0, 60)
         )
     };
 
     // All four sessions Established.
-    let up = wait_for("four sessions Established", 40, || {
+    let up = wait_for("four sessions Established", Duration::from_secs(40), || {
         let s = oxr_show(&run, &["bgp", "summary"]);
         ["10.98.1.2", "fd00:98:1::2", "10.98.2.2", "10.98.2.3"]
             .iter()
             .all(|a| neighbor(&s, a)["state"] == "Established")
     });
-    assert!(up, "{}", diag(&lab));
+    assert!(up, "{}", diag());
 
     // GoBGP announces four IPv4 prefixes (one to be rejected, one modified) and
     // one IPv6 prefix, with communities and large communities.
@@ -373,7 +287,7 @@ action = "accept"
             .as_array()
             .and_then(|a| a.iter().find(|r| r["best"] == true).cloned())
     };
-    let all_in = wait_for("routes in oxr's Loc-RIB", 30, || {
+    let all_in = wait_for("routes in oxr's Loc-RIB", Duration::from_secs(30), || {
         [
             "172.20.1.0/24",
             "172.20.2.0/24",
@@ -383,12 +297,7 @@ action = "accept"
         .iter()
         .all(|p| route(p).is_some())
     });
-    assert!(
-        all_in,
-        "{}\n{}",
-        oxr_show(&run, &["bgp", "routes"]),
-        diag(&lab)
-    );
+    assert!(all_in, "{}\n{}", oxr_show(&run, &["bgp", "routes"]), diag());
     assert!(
         route("172.20.9.0/24").is_none(),
         "rejected by import policy"
@@ -413,7 +322,7 @@ action = "accept"
 
     // oxr's networks and A's route at GoBGP (eBGP, 4-octet AS path, communities
     // of A kept).
-    let ok = wait_for("oxr's routes at GoBGP", 20, || {
+    let ok = wait_for("oxr's routes at GoBGP", Duration::from_secs(20), || {
         let v4 = gobgp(&["global", "rib", "-a", "ipv4"]);
         let v6 = gobgp(&["global", "rib", "-a", "ipv6"]);
         v4.contains("192.168.66.0/24")
@@ -425,7 +334,7 @@ action = "accept"
         "{}\n{}\n{}",
         gobgp(&["global", "rib", "-a", "ipv4"]),
         gobgp(&["global", "rib", "-a", "ipv6"]),
-        diag(&lab)
+        diag()
     );
     let a_at_g = gobgp(&["global", "rib", "-a", "ipv4", "172.21.1.0/24", "-j"]);
     assert!(
@@ -447,11 +356,11 @@ action = "accept"
     // Route reflection: A's route at B with ORIGINATOR_ID A and CLUSTER_LIST
     // oxr; GoBGP's routes at B with their communities and the policy's
     // local-pref and community; the rejected prefix nowhere.
-    let ok = wait_for("routes at BIRD B", 20, || {
+    let ok = wait_for("routes at BIRD B", Duration::from_secs(20), || {
         let r = birdc(1, "show route all");
         r.contains("172.21.1.0/24") && r.contains("172.20.2.0/24") && r.contains("172.20.1.0/24")
     });
-    assert!(ok, "{}\n{}", birdc(1, "show route all"), diag(&lab));
+    assert!(ok, "{}\n{}", birdc(1, "show route all"), diag());
     let ra = birdc(1, "show route 172.21.1.0/24 all");
     assert!(ra.contains("BGP.originator_id: 10.98.2.2"), "{ra}");
     assert!(ra.contains("BGP.cluster_list: 10.98.0.1"), "{ra}");
@@ -467,25 +376,26 @@ action = "accept"
     assert!(!birdc(1, "show route all").contains("172.20.9.0/24"));
 
     // Kernel FIB of the oxr namespace: protocol 201, the peers as next hops.
-    let fib_ok = wait_for("routes in oxr's kernel FIB", 30, || {
-        let v4 = sh_ok(&["ip", "-n", &no, "route", "show", "proto", "201"]);
-        let v6 = sh_ok(&["ip", "-n", &no, "-6", "route", "show", "proto", "201"]);
-        let has = |t: &str, p: &str, gw: &str| {
-            t.lines()
-                .any(|l| l.starts_with(&format!("{p} ")) && l.contains(&format!("via {gw} ")))
-        };
-        has(&v4, "172.20.1.0/24", "10.98.1.2")
-            && has(&v4, "172.20.2.0/24", "10.98.1.2")
-            && has(&v4, "172.21.1.0/24", "10.98.2.2")
-            && !v4.contains("172.20.9.0")
-            && (has(&v6, "fd00:77::/48", "fd00:98:1::2") || has(&v6, "fd00:77::/48", "fe80"))
-    });
+    let fib_ok = wait_for(
+        "routes in oxr's kernel FIB",
+        Duration::from_secs(30),
+        || {
+            let v4 = no.ip(&["route", "show", "proto", "201"]);
+            let v6 = no.ip(&["-6", "route", "show", "proto", "201"]);
+            has_route(&v4, "172.20.1.0/24 via 10.98.1.2 ")
+                && has_route(&v4, "172.20.2.0/24 via 10.98.1.2 ")
+                && has_route(&v4, "172.21.1.0/24 via 10.98.2.2 ")
+                && !v4.contains("172.20.9.0")
+                && (has_route(&v6, "fd00:77::/48 via fd00:98:1::2 ")
+                    || has_route(&v6, "fd00:77::/48 via fe80"))
+        },
+    );
     assert!(
         fib_ok,
         "{}\n{}\n{}",
-        sh_ok(&["ip", "-n", &no, "route"]),
-        sh_ok(&["ip", "-n", &no, "-6", "route"]),
-        diag(&lab)
+        no.ip(&["route"]),
+        no.ip(&["-6", "route"]),
+        diag()
     );
 
     // Route refresh. BIRD A asks oxr to re-send (`reload in` sends a
@@ -496,24 +406,24 @@ action = "accept"
     let before = counter(&run, g, "updates_in");
     gobgp(&["neighbor", "10.98.1.1", "softresetout", "-a", "ipv4"]);
     assert!(
-        wait_for("GoBGP re-sends to oxr", 10, || counter(
-            &run,
-            g,
-            "updates_in"
-        ) > before),
+        wait_for(
+            "GoBGP re-sends to oxr",
+            Duration::from_secs(10),
+            || counter(&run, g, "updates_in") > before
+        ),
         "{}",
-        diag(&lab)
+        diag()
     );
     let before = counter(&run, "10.98.2.2", "updates_out");
     birdc(0, "reload in toxr");
     assert!(
-        wait_for("oxr re-sends to BIRD A", 10, || counter(
-            &run,
-            "10.98.2.2",
-            "updates_out"
-        ) > before),
+        wait_for(
+            "oxr re-sends to BIRD A",
+            Duration::from_secs(10),
+            || counter(&run, "10.98.2.2", "updates_out") > before
+        ),
         "{}",
-        diag(&lab)
+        diag()
     );
     // oxr asks GoBGP to re-send: oxr's UPDATEs in from GoBGP grow, the
     // session stays up and the routes stay.
@@ -524,13 +434,13 @@ action = "accept"
     let r = oxr_show(&run, &["clear", "bgp", "neighbor", g, "soft", "in"]);
     assert!(r.get("error").is_none(), "{r}");
     assert!(
-        wait_for("GoBGP re-sends to oxr", 10, || counter(
-            &run,
-            g,
-            "updates_in"
-        ) > before),
+        wait_for(
+            "GoBGP re-sends to oxr",
+            Duration::from_secs(10),
+            || counter(&run, g, "updates_in") > before
+        ),
         "{}",
-        diag(&lab)
+        diag()
     );
     assert_eq!(
         counter(&run, g, "established_transitions"),

@@ -21,14 +21,12 @@
 //! -p oxr-ospf` first) or from OXR_FEA_BIN / OXR_RIB_BIN / OXR_OSPF_BIN.
 //! Run: `cargo bench -p oxr-ospf --bench ring` (OXR_RING_SKIP_BIRD=1 skips the reference).
 
-#[path = "../tests/netlab/mod.rs"]
-mod netlab;
-
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use netlab::{is_root, oxr_bin, sh, which, Lab};
+use oxr_testlab::bird::Bird;
+use oxr_testlab::{oxr_bin, veth_up, Daemon, Netns, Scratch};
 
 const N: usize = 10;
 const POLL: Duration = Duration::from_millis(50);
@@ -99,22 +97,26 @@ fn debug(f: impl FnOnce() -> String) {
     }
 }
 
+/// The processes running a ring's routers: oxr's or BIRD's (stopped on drop).
+type Procs = (Vec<Daemon>, Vec<Bird>);
+
+/// Fields drop in order: processes, then namespaces, then the scratch directory.
 struct Ring {
-    lab: Lab,
-    ns: Vec<String>,
+    _procs: Procs,
+    ns: Vec<Netns>,
+    dir: Scratch,
 }
 
 impl Ring {
     fn new(tag: &str) -> Ring {
         let pid = std::process::id() % 100_000;
-        let mut lab = Lab::new(&format!("oxr-ring-{tag}"));
-        let ns: Vec<String> = (0..N).map(|i| format!("ring{tag}{pid}r{i}")).collect();
-        for n in &ns {
-            lab.add_ns(n);
-        }
+        let dir = Scratch::new(&format!("ring-{tag}"));
+        let ns: Vec<Netns> = (0..N)
+            .map(|i| Netns::new(&format!("ring{tag}{pid}r{i}")))
+            .collect();
         for i in 0..N {
             let k = (i + 1) % N;
-            lab.veth(
+            veth_up(
                 &ns[i],
                 "right",
                 &format!("10.1.{i}.1/30"),
@@ -122,14 +124,18 @@ impl Ring {
                 "left",
                 &format!("10.1.{i}.2/30"),
             );
-            lab.ip(&ns[i], &format!("addr add {}/32 dev lo", loopback(i)));
+            ns[i].ip(&["addr", "add", &format!("{}/32", loopback(i)), "dev", "lo"]);
         }
-        Ring { lab, ns }
+        Ring {
+            _procs: (Vec::new(), Vec::new()),
+            ns,
+            dir,
+        }
     }
 
     fn all_ok(&self, want: Want) -> bool {
         self.ns.iter().enumerate().all(|(i, n)| {
-            let t = sh(&["ip", "-n", n, "-o", "-4", "route", "show", "table", "main"]);
+            let t = n.ip(&["-o", "-4", "route", "show", "table", "main"]);
             table_ok(i, &t, want)
         })
     }
@@ -156,18 +162,15 @@ impl Ring {
 
     fn set_cut(&self, up: bool) {
         let state = if up { "up" } else { "down" };
-        self.lab
-            .ip(&self.ns[CUT], &format!("link set right {state}"));
-        self.lab
-            .ip(&self.ns[(CUT + 1) % N], &format!("link set left {state}"));
+        self.ns[CUT].ip(&["link", "set", "right", state]);
+        self.ns[(CUT + 1) % N].ip(&["link", "set", "left", state]);
     }
 
     /// start, cut, restore (None: not reached within the limit).
-    fn measure(&mut self, start: impl FnOnce(&mut Lab, &[String])) -> [Option<Duration>; 3] {
+    fn measure(&mut self, start: impl FnOnce(&[Netns], &Path) -> Procs) -> [Option<Duration>; 3] {
         let limit = Duration::from_secs(30);
         let t0 = Instant::now();
-        let ns = self.ns.clone();
-        start(&mut self.lab, &ns);
+        self._procs = start(&self.ns, &self.dir.0);
         let started = self.wait(t0, Want::Reach, limit);
         // Let the ring settle on shortest paths and go quiet before cutting (longer than
         // oxr's 5 s SPF/LSA hold-down, so each phase starts from a steady state).
@@ -186,7 +189,8 @@ impl Ring {
     }
 }
 
-fn oxr_start(lab: &mut Lab, ns: &[String], bins: &[PathBuf; 3]) {
+fn oxr_start(ns: &[Netns], dir: &Path, bins: &[PathBuf; 3]) -> Procs {
+    let mut procs = Vec::new();
     for (i, n) in ns.iter().enumerate() {
         // OXR_RING_RXMT: a retransmit interval other than the default 5 s (diagnostics).
         let rxmt = std::env::var("OXR_RING_RXMT")
@@ -206,30 +210,19 @@ fn oxr_start(lab: &mut Lab, ns: &[String], bins: &[PathBuf; 3]) {
              [protocols.ospf.interfaces.right]\narea = \"0.0.0.0\"\n{p2p}",
             loopback(i)
         );
-        let path = lab.path(&format!("r{i}.toml"));
+        let path = dir.join(format!("r{i}.toml"));
         std::fs::write(&path, conf).unwrap();
-        let run = lab.path(&format!("run{i}"));
-        std::fs::create_dir_all(&run).unwrap();
+        let run = dir.join(format!("run{i}"));
         for (bin, what) in bins.iter().zip(["fea", "rib", "ospf"]) {
-            lab.spawn(
-                n,
-                &format!("r{i}-{what}.log"),
-                &[
-                    bin.to_str().unwrap(),
-                    "--router",
-                    &format!("r{i}"),
-                    "--run-dir",
-                    &run,
-                    "--config",
-                    &path,
-                ],
-            );
+            let log = dir.join(format!("r{i}-{what}.log"));
+            procs.push(n.spawn_oxr(bin, &format!("r{i}"), &run, &path, &log));
         }
     }
+    (procs, Vec::new())
 }
 
-fn bird_start(lab: &mut Lab, ns: &[String], bird: &str) {
-    for (i, n) in ns.iter().enumerate() {
+fn bird_start(ns: &[Netns], dir: &Path) -> Procs {
+    let birds = ns.iter().enumerate().map(|(i, n)| {
         let conf = format!(
             "router id {};\nlog stderr all;\nprotocol device {{ }}\n\
              protocol kernel {{ ipv4 {{ export all; }}; merge paths yes; }}\n\
@@ -238,15 +231,10 @@ fn bird_start(lab: &mut Lab, ns: &[String], bird: &str) {
              interface \"lo\" {{ stub yes; }};\n  }};\n}}\n",
             loopback(i)
         );
-        let path = lab.path(&format!("bird{i}.conf"));
-        std::fs::write(&path, conf).unwrap();
-        let sock = lab.path(&format!("bird{i}.sock"));
-        lab.spawn(
-            n,
-            &format!("bird{i}.log"),
-            &[bird, "-c", &path, "-s", &sock, "-f"],
-        );
-    }
+        // Not waiting for each to come up: the clock runs from the first start.
+        Bird::spawn(n, dir, &format!("bird{i}"), &conf)
+    });
+    (Vec::new(), birds.collect())
 }
 
 fn fmt(d: Option<Duration>) -> String {
@@ -259,34 +247,24 @@ fn main() {
         println!("ring: run with `cargo bench -p oxr-ospf --bench ring`");
         return;
     }
-    if !is_root() {
-        println!("SKIPPED (needs root): ring convergence benchmark");
+    if !oxr_testlab::require_root("ring convergence benchmark") {
         return;
     }
-    let own = std::env::current_exe().unwrap();
-    let bins = [
-        ("OXR_FEA_BIN", "oxr-fea"),
-        ("OXR_RIB_BIN", "oxr-rib"),
-        ("OXR_OSPF_BIN", "oxr-ospf"),
-    ]
-    .map(|(env, name)| {
-        oxr_bin(env, &own, name).unwrap_or_else(|| {
-            panic!("{name} not found beside {}: `cargo build --release -p oxr-fea -p oxr-rib -p oxr-ospf`", own.display())
-        })
-    });
+    // Beside this bench (`cargo build --release -p oxr-fea -p oxr-rib -p oxr-ospf`) or
+    // OXR_FEA_BIN / OXR_RIB_BIN / OXR_OSPF_BIN.
+    let bins = ["oxr-fea", "oxr-rib", "oxr-ospf"].map(oxr_bin);
     let mut rows = Vec::new();
     {
         let mut ring = Ring::new("o");
-        let r = ring.measure(|lab, ns| oxr_start(lab, ns, &bins));
+        let r = ring.measure(|ns, dir| oxr_start(ns, dir, &bins));
         rows.push(("oxr-ospf", r));
     }
-    match which("bird") {
-        Some(bird) if std::env::var_os("OXR_RING_SKIP_BIRD").is_none() => {
-            let mut ring = Ring::new("b");
-            let r = ring.measure(|lab, ns| bird_start(lab, ns, bird.to_str().unwrap()));
-            rows.push(("BIRD 2", r));
-        }
-        _ => println!("(BIRD reference skipped)"),
+    if Bird::available() && std::env::var_os("OXR_RING_SKIP_BIRD").is_none() {
+        let mut ring = Ring::new("b");
+        let r = ring.measure(bird_start);
+        rows.push(("BIRD 2", r));
+    } else {
+        println!("(BIRD reference skipped)");
     }
     println!("10-router ring, hello 1 s / dead 3 s, kernel tables polled every 50 ms");
     println!("| implementation | start | cut | restore |");

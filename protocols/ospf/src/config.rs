@@ -30,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use oxr_sdk::{SectionConfig, SectionError, SectionSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -309,15 +310,6 @@ fn two() -> u8 {
     2
 }
 
-/// A configuration error: the path of the offending node and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigError {
-    /// Path below `protocols.ospf`, e.g. `interfaces.eth0.area`.
-    pub path: String,
-    /// Reason.
-    pub reason: String,
-}
-
 /// Parses an area ID written as a dotted quad or a decimal number.
 pub fn parse_area_id(s: &str) -> Option<AreaId> {
     s.parse::<Ipv4Addr>()
@@ -326,15 +318,11 @@ pub fn parse_area_id(s: &str) -> Option<AreaId> {
 }
 
 impl OspfConfig {
-    /// Semantic checks beyond deserialization. Returns every error found.
-    pub fn validate(&self) -> Vec<ConfigError> {
+    /// Semantic checks beyond deserialization. Returns every error found, each with its
+    /// path below `protocols.ospf` (e.g. `interfaces.eth0.area`) and the reason.
+    pub fn validate(&self) -> Vec<SectionError> {
         let mut errs = Vec::new();
-        let mut err = |path: String, reason: &str| {
-            errs.push(ConfigError {
-                path,
-                reason: reason.to_string(),
-            })
-        };
+        let mut err = |path: String, reason: &str| errs.push(SectionError::new(path, reason));
         if let Some(rid) = self.router_id {
             if rid.is_unspecified() || rid.is_broadcast() {
                 err("router-id".into(), "must not be 0.0.0.0 or 255.255.255.255");
@@ -484,7 +472,7 @@ pub fn router_section_id(router: &serde_json::Value) -> Option<RouterId> {
 pub fn effective_config(
     section: Option<&OspfConfig>,
     router: &serde_json::Value,
-) -> Result<Option<OspfConfig>, Vec<ConfigError>> {
+) -> Result<Option<OspfConfig>, Vec<SectionError>> {
     let Some(c) = section else { return Ok(None) };
     let errs = c.validate();
     if !errs.is_empty() {
@@ -524,46 +512,21 @@ struct ThrottleParamsSchema {
     time_to_learn: u64,
 }
 
-/// The `protocols.ospf` schema for oxr-config's registry: oxr-routerd registers it to
-/// validate, deliver and complete the section, and oxr-ospf registers it at start so
-/// `--config FILE` goes through the SDK's validated loader.
-pub struct OspfSchema;
-
-impl oxr_config::ProtocolSchema for OspfSchema {
-    fn name(&self) -> &'static str {
-        "ospf"
-    }
-
-    fn validate(
-        &self,
-        value: &toml::Value,
-        at: &oxr_config::ConfigPath,
-    ) -> Vec<oxr_config::ConfigError> {
-        let cfg = match oxr_config::deserialize_at::<OspfConfig>(value, at) {
-            Ok(c) => c,
-            Err(e) => return vec![e],
-        };
-        cfg.validate()
-            .into_iter()
-            .map(|e| oxr_config::ConfigError {
-                // Re-parsed so quoting follows the router-wide path syntax.
-                path: match oxr_config::ConfigPath::parse(&e.path) {
-                    Ok(rel) => oxr_config::ConfigPath([at.0.clone(), rel.0].concat()).to_string(),
-                    Err(_) => format!("{at}.{}", e.path),
-                },
-                reason: e.reason,
-            })
-            .collect()
-    }
-
-    fn json_schema(&self) -> serde_json::Value {
-        oxr_config::schema_of::<OspfConfig>()
-    }
-
-    fn section_json(&self, value: &toml::Value) -> serde_json::Value {
-        oxr_config::section_json_of::<OspfConfig>(value)
+/// What oxr-routerd's `--check-config` and oxr-config's loader run on the section: typed
+/// deserialization (unknown keys, wrong types), then [`OspfConfig::validate`].
+impl SectionConfig for OspfConfig {
+    fn check(&self) -> Vec<SectionError> {
+        self.validate()
     }
 }
+
+/// The `protocols.ospf` schema for oxr-config's registry, derived from [`OspfConfig`]:
+/// oxr-routerd registers it (`Registry::builtin().with(OspfSchema)`) to validate, deliver
+/// and complete the section, and oxr-ospf registers it at start (through
+/// `Runtime::protocol`) so `--config FILE` goes through the SDK's validated loader.
+// A value named like the unit struct it replaces, so registries keep writing `OspfSchema`.
+#[allow(non_upper_case_globals)]
+pub const OspfSchema: SectionSchema<OspfConfig> = SectionSchema::new("ospf");
 
 #[cfg(test)]
 mod tests {
@@ -711,6 +674,43 @@ tag = 7
                 "redistribute.bgp.metric",
                 "redistribute.bgp.metric-type"
             ]
+        );
+    }
+
+    #[test]
+    fn check_names_the_path_and_the_reason_of_bad_sections() {
+        use oxr_sdk::protocol::check_json;
+        use serde_json::json;
+        // A value of the wrong type: found by typed deserialization.
+        let errs = check_json::<OspfConfig>(&json!({
+            "areas": { "0": {} },
+            "interfaces": { "eth0": { "area": "0", "cost": "ten" } },
+        }));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "interfaces.eth0.cost", "{errs:?}");
+        assert!(errs[0].reason.contains("invalid type"), "{errs:?}");
+        // A dead interval not above the hello interval: found by `check`.
+        let errs = check_json::<OspfConfig>(&json!({
+            "areas": { "0": {} },
+            "interfaces": { "eth0": { "area": "0", "hello-interval": 10, "dead-interval": 10 } },
+        }));
+        assert_eq!(
+            errs,
+            [SectionError::new(
+                "interfaces.eth0.dead-interval",
+                "must be greater than hello-interval"
+            )]
+        );
+        // A metric type OSPF does not have, under a redistributed protocol.
+        let errs = check_json::<OspfConfig>(&json!({
+            "redistribute": { "static": { "metric-type": 3 } },
+        }));
+        assert_eq!(
+            errs,
+            [SectionError::new(
+                "redistribute.static.metric-type",
+                "must be 1 or 2"
+            )]
         );
     }
 

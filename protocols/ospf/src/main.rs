@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use oxr_ospf::api::{self, OspfShow, Request};
-use oxr_ospf::config::{effective_config, OspfConfig, OspfSchema};
+use oxr_ospf::config::{effective_config, OspfConfig};
 use oxr_ospf::instance::{IfaceInfo, Input, Instance, Output, TimerKey};
 use oxr_ospf::io::{OspfIo, RxPacket};
 use oxr_ospf::rib::{self, EndOfRibGate};
@@ -35,8 +35,8 @@ struct Args {
 }
 
 /// Where the configuration comes from: oxr-routerd, or with `--config FILE` the router TOML
-/// validated whole by the SDK's loader (which knows `protocols.ospf` once [`OspfSchema`] is
-/// registered). Both deliver the `[router]` section beside ours: its `router-id` applies
+/// validated whole by the SDK's loader (which knows `protocols.ospf` once
+/// `Runtime::protocol` has registered [`OspfConfig`]'s schema). Both deliver the `[router]` section beside ours: its `router-id` applies
 /// when the OSPF section names none.
 struct ConfigSource {
     watcher: ConfigWatcher<Option<OspfConfig>>,
@@ -225,10 +225,10 @@ async fn event_loop(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Before any configuration is read: `--config FILE` is validated by oxr-config, which
-    // learns the `protocols.ospf` section from this registration.
-    oxr_config::register(OspfSchema)?;
-    let rt = Runtime::new("ospf", args.common.clone())?;
+    // Answers `--config-schema` / `--check-config` (and exits), then registers the
+    // section's schema before any configuration is read: `--config FILE` is validated by
+    // oxr-config, which learns `protocols.ospf` from it.
+    let rt = Runtime::protocol::<OspfConfig>("ospf", args.common.clone())?;
     let config = ConfigSource {
         watcher: rt.config()?,
     };

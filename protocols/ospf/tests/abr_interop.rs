@@ -18,12 +18,11 @@
 //! LSA; oxr installs it, translates it into a type-5 LSA, and the backbone's BIRD puts the
 //! route into its kernel table through oxr; BIRD in the NSSA gets oxr's type-7 default.
 
-mod netlab;
-
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netlab::{is_root, oxr_bin, sh, which, Lab};
+use oxr_testlab::bird::Bird;
+use oxr_testlab::{oxr_bin, veth_up, wait_for_output, Daemon, Netns, Scratch};
 
 fn bird_conf(rid: &str, area: &str) -> String {
     bird_conf_with(rid, area, "none", "")
@@ -38,33 +37,21 @@ fn bird_conf_with(rid: &str, area: &str, export: &str, extra: &str) -> String {
     )
 }
 
-/// Polls `f` every 200 ms for up to `secs`; returns the last output when it never matched.
-fn poll(secs: u64, mut f: impl FnMut() -> (bool, String)) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let (ok, out) = f();
-        if ok {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(out);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// The lab of the module diagram, running: BIRD in b0 (area 0) and b1 (area 1 as
 /// `b1_area`: the BIRD area options, e.g. `stub yes;`), oxr in x with `area1_toml` under
-/// its area 1. None when skipped (printed).
+/// its area 1. Fields drop in order: processes first, then namespaces, then files.
 struct Abr {
-    lab: Lab,
-    b0: String,
-    x: String,
-    b1: String,
-    birdc: String,
+    b0: Bird,
+    b1: Bird,
+    _oxr: Vec<Daemon>,
+    ns_b0: Netns,
+    x: Netns,
+    ns_b1: Netns,
+    dir: Scratch,
 }
 
 impl Abr {
+    /// None when skipped (printed).
     fn start(
         test: &str,
         b1_area: &str,
@@ -72,21 +59,15 @@ impl Abr {
         b1_extra: &str,
         area1_toml: &str,
     ) -> Option<Abr> {
-        if !is_root() {
-            println!("SKIPPED (needs root): {test}");
+        if !oxr_testlab::require_root(test) {
             return None;
         }
-        let (Some(bird), Some(birdc)) = (which("bird"), which("birdc")) else {
+        if !Bird::available() {
             println!("SKIPPED (bird not installed): {test}");
             return None;
-        };
-        let own = Path::new(env!("CARGO_BIN_EXE_oxr-ospf"));
-        let (Some(fea), Some(rib)) = (
-            oxr_bin("OXR_FEA_BIN", own, "oxr-fea"),
-            oxr_bin("OXR_RIB_BIN", own, "oxr-rib"),
-        ) else {
-            panic!("oxr-fea/oxr-rib missing beside oxr-ospf: run `cargo build --workspace --bins`");
-        };
+        }
+        let (fea, rib) = (oxr_bin("oxr-fea"), oxr_bin("oxr-rib"));
+        let ospf = Path::new(env!("CARGO_BIN_EXE_oxr-ospf"));
         // Unique per test and process: the two tests may run at once.
         let tag: String = test
             .chars()
@@ -94,39 +75,39 @@ impl Abr {
             .take(4)
             .collect();
         let pid = std::process::id();
-        let (b0, x, b1) = (
-            format!("abrb0{tag}{pid}"),
-            format!("abrx{tag}{pid}"),
-            format!("abrb1{tag}{pid}"),
-        );
-        let mut lab = Lab::new(&format!("oxr-ospf-abr-{tag}"));
-        for n in [&b0, &x, &b1] {
-            lab.add_ns(n);
-        }
-        lab.veth(&b0, "v0", "10.0.1.2/30", &x, "x0", "10.0.1.1/30");
-        lab.veth(&x, "x1", "10.0.2.1/30", &b1, "v1", "10.0.2.2/30");
-        lab.ip(&b0, "addr add 10.255.0.2/32 dev lo");
-        lab.ip(&x, "addr add 10.255.0.1/32 dev lo");
-        lab.ip(&b1, "addr add 10.255.0.3/32 dev lo");
-        lab.ip(&b1, "link add vs0 type veth peer name vs1");
-        lab.ip(&b1, "addr add 192.0.2.1/24 dev vs0");
-        lab.ip(&b1, "link set vs1 up");
-        lab.ip(&b1, "link set vs0 up");
+        let dir = Scratch::new(&format!("ospf-abr-{tag}"));
+        let ns_b0 = Netns::new(&format!("abrb0{tag}{pid}"));
+        let x = Netns::new(&format!("abrx{tag}{pid}"));
+        let ns_b1 = Netns::new(&format!("abrb1{tag}{pid}"));
+        veth_up(&ns_b0, "v0", "10.0.1.2/30", &x, "x0", "10.0.1.1/30");
+        veth_up(&x, "x1", "10.0.2.1/30", &ns_b1, "v1", "10.0.2.2/30");
+        ns_b0.ip_lines(&["addr add 10.255.0.2/32 dev lo"]);
+        x.ip_lines(&["addr add 10.255.0.1/32 dev lo"]);
+        ns_b1.ip_lines(&[
+            "addr add 10.255.0.3/32 dev lo",
+            "link add vs0 type veth peer name vs1",
+            "addr add 192.0.2.1/24 dev vs0",
+            "link set vs1 up",
+            "link set vs0 up",
+        ]);
 
         let ptp = "type ptp; hello 1; dead 4; cost 10;";
-        std::fs::write(
-            lab.dir.join("b0.conf"),
-            bird_conf(
+        let b0 = Bird::start(
+            &ns_b0,
+            &dir.0,
+            "b0",
+            &bird_conf(
                 "10.255.0.2",
                 &format!(
                     "area 0 {{ interface \"v0\" {{ {ptp} }}; interface \"lo\" {{ stub yes; }}; }};"
                 ),
             ),
-        )
-        .unwrap();
-        std::fs::write(
-            lab.dir.join("b1.conf"),
-            bird_conf_with(
+        );
+        let b1 = Bird::start(
+            &ns_b1,
+            &dir.0,
+            "b1",
+            &bird_conf_with(
                 "10.255.0.3",
                 &format!(
                     "area 0.0.0.1 {{ {b1_area} interface \"v1\" {{ {ptp} }}; \
@@ -135,10 +116,10 @@ impl Abr {
                 b1_export,
                 b1_extra,
             ),
-        )
-        .unwrap();
+        );
+        let router = dir.0.join("router.toml");
         std::fs::write(
-            lab.dir.join("router.toml"),
+            &router,
             format!(
                 "[router]\nname = \"x\"\nrouter-id = \"10.255.0.1\"\n\
                  [protocols.ospf.areas.\"0.0.0.0\"]\n\
@@ -151,72 +132,59 @@ impl Abr {
             ),
         )
         .unwrap();
-        std::fs::create_dir_all(lab.dir.join("run")).unwrap();
-        let (bird, birdc) = (
-            bird.to_str().unwrap().to_string(),
-            birdc.to_str().unwrap().to_string(),
-        );
-        for (ns, name) in [(&b0, "b0"), (&b1, "b1")] {
-            let (conf, sock) = (
-                lab.path(&format!("{name}.conf")),
-                lab.path(&format!("{name}.sock")),
-            );
-            lab.spawn(
-                ns,
-                &format!("{name}.log"),
-                &[&bird, "-c", &conf, "-s", &sock, "-f"],
-            );
-        }
-        let (run, router) = (lab.path("run"), lab.path("router.toml"));
-        for (bin, log) in [
-            (fea.to_str().unwrap(), "fea.log"),
-            (rib.to_str().unwrap(), "rib.log"),
-            (own.to_str().unwrap(), "ospf.log"),
-        ] {
-            lab.spawn(
-                &x,
-                log,
-                &[bin, "--router", "x", "--run-dir", &run, "--config", &router],
-            );
-        }
+        let run = dir.0.join("run");
+        let oxr = [
+            (fea.as_path(), "fea"),
+            (rib.as_path(), "rib"),
+            (ospf, "ospf"),
+        ]
+        .map(|(bin, name)| {
+            let log = dir.0.join(format!("{name}.log"));
+            x.spawn_oxr(bin, "x", &run, &router, &log)
+        })
+        .into();
         Some(Abr {
-            lab,
             b0,
-            x,
             b1,
-            birdc,
+            _oxr: oxr,
+            ns_b0,
+            x,
+            ns_b1,
+            dir,
         })
     }
 
-    /// `birdc show route PREFIX` of b0 or b1.
-    fn route(&self, name: &str, prefix: &str) -> String {
-        sh(&[
-            &self.birdc,
-            "-s",
-            &self.lab.path(&format!("{name}.sock")),
-            "show",
-            "route",
-            prefix,
-        ])
+    /// BIRD b0 or b1.
+    fn bird(&self, name: &str) -> &Bird {
+        if name == "b0" {
+            &self.b0
+        } else {
+            &self.b1
+        }
     }
 
-    fn fail(&self, what: &str, out: String) -> ! {
-        let lsadb = |n: &str| {
-            sh(&[
-                &self.birdc,
-                "-s",
-                &self.lab.path(&format!("{n}.sock")),
-                "show",
-                "ospf",
-                "lsadb",
-            ])
-        };
-        panic!(
-            "timed out waiting for {what}:\n{out}\n--- oxr-ospf log ---\n{}\n--- b0 lsadb ---\n{}\n--- b1 lsadb ---\n{}",
-            self.lab.log("ospf.log"),
-            lsadb("b0"),
-            lsadb("b1"),
-        )
+    /// `birdc show route PREFIX all` of b0 or b1.
+    fn route(&self, name: &str, prefix: &str) -> String {
+        self.bird(name).route(prefix)
+    }
+
+    /// Waits up to `secs` for `ok` on `probe`'s output; panics with the last output, oxr's
+    /// log and both BIRDs' LSDBs otherwise.
+    fn wait(
+        &self,
+        what: &str,
+        secs: u64,
+        probe: impl FnMut() -> String,
+        ok: impl Fn(&str) -> bool,
+    ) {
+        if let Err(out) = wait_for_output(Duration::from_secs(secs), probe, ok) {
+            panic!(
+                "timed out waiting for {what}:\n{out}\n{}\n--- b0 lsadb ---\n{}\n--- b1 lsadb ---\n{}",
+                oxr_testlab::file_tail(&self.dir.0.join("ospf.log"), 60),
+                self.b0.birdc("show ospf lsadb"),
+                self.b1.birdc("show ospf lsadb"),
+            )
+        }
     }
 }
 
@@ -232,49 +200,43 @@ fn abr_between_backbone_and_stub_area_with_bird() {
     ) else {
         return;
     };
-    let (x, b1) = (&abr.x, &abr.b1);
-    let route = |name: &str, prefix: &str| abr.route(name, prefix);
-    let fail = |what: &str, out: String| -> ! { abr.fail(what, out) };
     // Stub area: the default summary (cost 3 + 10) and the backbone's loopbacks, inter-area.
-    if let Err(out) = poll(40, || {
-        let o = route("b1", "0.0.0.0/0");
-        (o.contains("IA") && o.contains("(150/13)"), o)
-    }) {
-        fail("the default summary in the stub area's BIRD", out);
-    }
+    abr.wait(
+        "the default summary in the stub area's BIRD",
+        40,
+        || abr.route("b1", "0.0.0.0/0"),
+        |o| o.contains("IA") && o.contains("(150/13)"),
+    );
     for p in ["10.255.0.2/32", "10.255.0.1/32"] {
-        if let Err(out) = poll(20, || {
-            let o = route("b1", p);
-            (o.contains("IA") && o.contains("10.255.0.1]"), o)
-        }) {
-            fail(&format!("{p} inter-area in the stub area's BIRD"), out);
-        }
+        abr.wait(
+            &format!("{p} inter-area in the stub area's BIRD"),
+            20,
+            || abr.route("b1", p),
+            |o| o.contains("IA") && o.contains("10.255.0.1]"),
+        );
     }
     // Backbone: the stub area's networks through oxr's summary LSAs (10 + 10 + 5).
-    if let Err(out) = poll(20, || {
-        let o = route("b0", "192.0.2.0/24");
-        (o.contains("IA") && o.contains("(150/25)"), o)
-    }) {
-        fail("the stub area's network in the backbone's BIRD", out);
-    }
-    if let Err(out) = poll(20, || {
-        let o = route("b0", "10.255.0.3/32");
-        (o.contains("IA"), o)
-    }) {
-        fail("the stub area's loopback in the backbone's BIRD", out);
-    }
+    abr.wait(
+        "the stub area's network in the backbone's BIRD",
+        20,
+        || abr.route("b0", "192.0.2.0/24"),
+        |o| o.contains("IA") && o.contains("(150/25)"),
+    );
+    abr.wait(
+        "the stub area's loopback in the backbone's BIRD",
+        20,
+        || abr.route("b0", "10.255.0.3/32"),
+        |o| o.contains("IA"),
+    );
     // oxr's own FIB has both sides.
-    if let Err(out) = poll(20, || {
-        let o = sh(&["ip", "-n", x, "route", "show", "proto", "201"]);
-        (
-            o.contains("192.0.2.0/24") && o.contains("10.255.0.2") && o.contains("10.255.0.3"),
-            o,
-        )
-    }) {
-        fail("both areas' networks in oxr's kernel table", out);
-    }
+    abr.wait(
+        "both areas' networks in oxr's kernel table",
+        20,
+        || abr.x.ip(&["route", "show", "proto", "201"]),
+        |o| o.contains("192.0.2.0/24") && o.contains("10.255.0.2") && o.contains("10.255.0.3"),
+    );
     // The stub area's BIRD reaches the backbone's loopback through oxr (kernel routes).
-    let kernel = sh(&["ip", "-n", b1, "route", "show", "10.255.0.2"]);
+    let kernel = abr.ns_b1.ip(&["route", "show", "10.255.0.2"]);
     assert!(kernel.contains("10.0.2.1"), "{kernel}");
     println!("{test}: ok");
 }
@@ -291,61 +253,44 @@ fn abr_translates_type7_from_bird_in_an_nssa() {
     ) else {
         return;
     };
-    let fail = |what: &str, out: String| -> ! { abr.fail(what, out) };
     // The type-7 arrives at oxr and is used (E2, next hop the NSSA's BIRD).
-    if let Err(out) = poll(40, || {
-        let o = sh(&[
-            "ip",
-            "-n",
-            &abr.x,
-            "route",
-            "show",
-            "198.51.100.0/24",
-            "proto",
-            "201",
-        ]);
-        (o.contains("via 10.0.2.2"), o)
-    }) {
-        fail("the NSSA's type-7 route in oxr's kernel table", out);
-    }
+    abr.wait(
+        "the NSSA's type-7 route in oxr's kernel table",
+        40,
+        || {
+            abr.x
+                .ip(&["route", "show", "198.51.100.0/24", "proto", "201"])
+        },
+        |o| o.contains("via 10.0.2.2"),
+    );
     // Translated: the backbone's BIRD has it as an external route from oxr's type-5 and
     // puts it into its kernel table through oxr.
-    if let Err(out) = poll(20, || {
-        let o = abr.route("b0", "198.51.100.0/24");
-        (o.contains("E2"), o)
-    }) {
-        fail("the translated external route in the backbone's BIRD", out);
-    }
-    if let Err(out) = poll(20, || {
-        let o = sh(&["ip", "-n", &abr.b0, "route", "show", "198.51.100.0/24"]);
-        (o.contains("via 10.0.1.1"), o)
-    }) {
-        fail(
-            "the translated route in the backbone BIRD's kernel table",
-            out,
-        );
-    }
-    let lsadb = sh(&[
-        &abr.birdc,
-        "-s",
-        &abr.lab.path("b0.sock"),
-        "show",
-        "ospf",
-        "lsadb",
-    ]);
+    abr.wait(
+        "the translated external route in the backbone's BIRD",
+        20,
+        || abr.route("b0", "198.51.100.0/24"),
+        |o| o.contains("E2"),
+    );
+    abr.wait(
+        "the translated route in the backbone BIRD's kernel table",
+        20,
+        || abr.ns_b0.ip(&["route", "show", "198.51.100.0/24"]),
+        |o| o.contains("via 10.0.1.1"),
+    );
+    let lsadb = abr.b0.birdc("show ospf lsadb");
     assert!(lsadb.contains("198.51.100.0"), "{lsadb}");
     // The NSSA's BIRD: oxr's type-7 default (E1, 10 + 3) and the backbone's loopback.
-    if let Err(out) = poll(20, || {
-        let o = abr.route("b1", "0.0.0.0/0");
-        (o.contains("E1") && o.contains("(150/13)"), o)
-    }) {
-        fail("the type-7 default in the NSSA's BIRD", out);
-    }
-    if let Err(out) = poll(20, || {
-        let o = abr.route("b1", "10.255.0.2/32");
-        (o.contains("IA"), o)
-    }) {
-        fail("the backbone's loopback inter-area in the NSSA's BIRD", out);
-    }
+    abr.wait(
+        "the type-7 default in the NSSA's BIRD",
+        20,
+        || abr.route("b1", "0.0.0.0/0"),
+        |o| o.contains("E1") && o.contains("(150/13)"),
+    );
+    abr.wait(
+        "the backbone's loopback inter-area in the NSSA's BIRD",
+        20,
+        || abr.route("b1", "10.255.0.2/32"),
+        |o| o.contains("IA"),
+    );
     println!("{test}: ok");
 }

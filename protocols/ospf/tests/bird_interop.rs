@@ -13,111 +13,14 @@
 //! cost 11, and oxr's static route 203.0.113.0/24 redistributed (`redistribute.static`) in
 //! BIRD's table as an E2 route with metric 20 and tag 7. All oxr processes read the same
 //! router TOML. `oxr-fea`/`oxr-rib`/`oxr-static`/`oxrsh` are taken from
-//! OXR_FEA_BIN/OXR_RIB_BIN/OXR_STATIC_BIN/OXRSH_BIN or
-//! the workspace's target directories.
+//! OXR_FEA_BIN/OXR_RIB_BIN/OXR_STATIC_BIN/OXRSH_BIN or beside this test
+//! (`oxr_testlab::oxr_bin`). The namespace and BIRD harness is `oxr_testlab`'s.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn find_bin(env: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
-    }
-    // The workspace's other binaries sit beside this crate's (deploy/test-all.sh builds
-    // them all before the tests run).
-    let p = Path::new(env!("CARGO_BIN_EXE_oxr-ospf")).with_file_name(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        p.display()
-    );
-    Some(p)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn sh(args: &[&str]) -> String {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
-}
-
-fn ok(args: &[&str]) {
-    let s = Command::new(args[0]).args(&args[1..]).status().unwrap();
-    assert!(s.success(), "{args:?} failed");
-}
-
-/// Deletes the namespaces and kills the processes this test started.
-struct Lab {
-    ns: Vec<String>,
-    children: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-        if std::env::var_os("OXR_KEEP_LAB").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Lab {
-    fn spawn(&mut self, ns: &str, log: &str, cmd: &[&str]) {
-        let log = std::fs::File::create(self.dir.join(log)).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(cmd)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
-    }
-}
-
-fn wait_for(what: &str, secs: u64, lab: &Lab, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "timed out waiting for {what}\n--- oxr-ospf log ---\n{}\n--- bird log ---\n{}",
-        lab.log("ospf.log"),
-        lab.log("bird.log")
-    );
-}
+use oxr_testlab::bird::Bird;
+use oxr_testlab::{oxr_bin, veth_up, wait_for_output, Netns, Scratch};
 
 #[derive(Clone, Copy)]
 struct Case {
@@ -130,62 +33,33 @@ struct Case {
 
 fn run(case: Case) {
     let test = format!("bird_interop_{}", case.name);
-    if !is_root() {
-        println!("SKIPPED (needs root): {test}");
+    if !oxr_testlab::require_root(&test) {
         return;
     }
-    let (Some(bird), Some(birdc)) = (which("bird"), which("birdc")) else {
+    if !Bird::available() {
         println!("SKIPPED (bird not installed): {test}");
         return;
-    };
-    let (Some(fea), Some(rib), Some(stat)) = (
-        find_bin("OXR_FEA_BIN", "oxr-fea"),
-        find_bin("OXR_RIB_BIN", "oxr-rib"),
-        find_bin("OXR_STATIC_BIN", "oxr-static"),
-    ) else {
-        println!("SKIPPED (oxr-fea/oxr-rib/oxr-static not built): {test}");
-        return;
-    };
-    let oxrsh = find_bin("OXRSH_BIN", "oxrsh");
-    let ospf = env!("CARGO_BIN_EXE_oxr-ospf");
+    }
+    let (fea, rib, stat) = (
+        oxr_bin("oxr-fea"),
+        oxr_bin("oxr-rib"),
+        oxr_bin("oxr-static"),
+    );
+    let ospf = Path::new(env!("CARGO_BIN_EXE_oxr-ospf"));
     let pid = std::process::id();
     let tag = &case.name[..3];
-    let (na, nb) = (format!("oxa{tag}{pid}"), format!("brd{tag}{pid}"));
-    let dir = std::env::temp_dir().join(format!("oxr-ospf-{test}-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("run")).unwrap();
-    let mut lab = Lab {
-        ns: vec![na.clone(), nb.clone()],
-        children: vec![],
-        dir: dir.clone(),
-    };
-    ok(&["ip", "netns", "add", &na]);
-    ok(&["ip", "netns", "add", &nb]);
-    let (va, vb) = (format!("va{tag}{pid}"), format!("vb{tag}{pid}"));
-    let (va, vb) = (&va[..va.len().min(15)], &vb[..vb.len().min(15)]);
-    ok(&["ip", "link", "add", va, "type", "veth", "peer", "name", vb]);
-    ok(&["ip", "link", "set", va, "netns", &na]);
-    ok(&["ip", "link", "set", vb, "netns", &nb]);
-    ok(&["ip", "-n", &na, "link", "set", va, "name", "va"]);
-    ok(&["ip", "-n", &nb, "link", "set", vb, "name", "vb"]);
-    for (ns, cmd) in [
-        (&na, "addr add 10.0.12.1/24 dev va"),
-        (&na, "link set va up"),
-        (&na, "link set lo up"),
-        (&na, "addr add 10.255.0.1/32 dev lo"),
-        (&nb, "addr add 10.0.12.2/24 dev vb"),
-        (&nb, "link set vb up"),
-        (&nb, "link set lo up"),
-        (&nb, "addr add 10.255.0.2/32 dev lo"),
-        (&nb, "link add vs0 type veth peer name vs1"),
-        (&nb, "addr add 192.0.2.1/24 dev vs0"),
-        (&nb, "link set vs1 up"),
-        (&nb, "link set vs0 up"),
-    ] {
-        let mut args = vec!["ip", "-n", ns.as_str()];
-        args.extend(cmd.split(' '));
-        ok(&args);
-    }
+    let dir = Scratch::new(&format!("ospf-{test}"));
+    let na = Netns::new(&format!("oxa{tag}{pid}"));
+    let nb = Netns::new(&format!("brd{tag}{pid}"));
+    veth_up(&na, "va", "10.0.12.1/24", &nb, "vb", "10.0.12.2/24");
+    na.ip_lines(&["addr add 10.255.0.1/32 dev lo"]);
+    nb.ip_lines(&[
+        "addr add 10.255.0.2/32 dev lo",
+        "link add vs0 type veth peer name vs1",
+        "addr add 192.0.2.1/24 dev vs0",
+        "link set vs1 up",
+        "link set vs0 up",
+    ]);
     let (bird_type, oxr_type) = if case.broadcast {
         ("broadcast", "broadcast")
     } else {
@@ -201,11 +75,11 @@ fn run(case: Case) {
     } else {
         ""
     };
-    let bird_sock = dir.join("bird.sock");
-    let bird_conf = dir.join("bird.conf");
-    std::fs::write(
-        &bird_conf,
-        format!(
+    let bird = Bird::start(
+        &nb,
+        &dir.0,
+        "bird",
+        &format!(
             "router id 10.255.0.2;\nlog stderr all;\nprotocol device {{ }}\n\
              protocol kernel {{ ipv4 {{ export all; }}; }}\n\
              protocol ospf v2 o1 {{\n  ipv4 {{ import all; export none; }};\n  area 0 {{\n\
@@ -214,10 +88,9 @@ fn run(case: Case) {
              interface \"lo\" {{ stub yes; }};\n  }};\n}}\n",
             case.bird_priority
         ),
-    )
-    .unwrap();
+    );
     // One router TOML for every process; the router ID comes from the router section.
-    let router = dir.join("router.toml");
+    let router = dir.0.join("router.toml");
     std::fs::write(
         &router,
         format!(
@@ -232,97 +105,74 @@ fn run(case: Case) {
         ),
     )
     .unwrap();
-    let run_dir = dir.join("run");
-    let run_dir = run_dir.to_str().unwrap();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    lab.spawn(
-        &nb,
-        "bird.log",
-        &[&s(&bird), "-c", &s(&bird_conf), "-s", &s(&bird_sock), "-f"],
-    );
-    for (bin, log) in [(&fea, "fea.log"), (&rib, "rib.log"), (&stat, "static.log")] {
-        lab.spawn(
-            &na,
-            log,
-            &[
-                &s(bin),
-                "--router",
-                "oxa",
-                "--run-dir",
-                run_dir,
-                "--config",
-                &s(&router),
-            ],
-        );
+    let run_dir = dir.0.join("run");
+    let log = |name: &str| dir.0.join(format!("{name}.log"));
+    let mut oxr = Vec::new();
+    for (bin, name) in [(&fea, "fea"), (&rib, "rib"), (&stat, "static")] {
+        oxr.push(na.spawn_oxr(bin, "oxa", &run_dir, &router, &log(name)));
     }
     let started = Instant::now();
-    lab.spawn(
-        &na,
-        "ospf.log",
-        &[
-            ospf,
-            "--router",
-            "oxa",
-            "--run-dir",
-            run_dir,
-            "--config",
-            &s(&router),
-        ],
+    oxr.push(na.spawn_oxr(ospf, "oxa", &run_dir, &router, &log("ospf")));
+    let wait = |what: &str, secs: u64, probe: &dyn Fn() -> String, ok: &dyn Fn(&str) -> bool| {
+        if let Err(out) = wait_for_output(Duration::from_secs(secs), probe, ok) {
+            panic!(
+                "timed out waiting for {what}:\n{out}\n{}",
+                oxr_testlab::log_tails(&dir.0, 30)
+            );
+        }
+    };
+    let kernel = || na.ip(&["route", "show", "proto", "201"]);
+    wait(
+        "BIRD sees oxr Full",
+        30,
+        &|| bird.birdc("show ospf neighbors"),
+        &|_| bird.ospf_full("10.255.0.1"),
     );
-    let birdc = s(&birdc);
-    let bird_sock = s(&bird_sock);
-    wait_for("BIRD sees oxr Full", 30, &lab, || {
-        let out = sh(&[&birdc, "-s", &bird_sock, "show", "ospf", "neighbors"]);
-        out.contains("10.255.0.1") && out.contains("Full")
-    });
     let full = started.elapsed();
-    if let Some(oxrsh) = &oxrsh {
-        wait_for("oxr sees BIRD Full", 10, &lab, || {
-            let out = sh(&[&s(oxrsh), "--run-dir", run_dir, "-c", "show ospf neighbor"]);
-            out.contains("10.255.0.2") && out.contains("Full")
-        });
-    }
-    wait_for(
+    let run_s = run_dir.to_str().unwrap();
+    let oxrsh = oxr_bin("oxrsh");
+    wait(
+        "oxr sees BIRD Full",
+        10,
+        &|| {
+            let (_, out, err) = oxr_testlab::try_run(
+                oxrsh.to_str().unwrap(),
+                &["--run-dir", run_s, "-c", "show ospf neighbor"],
+            );
+            out + &err
+        },
+        &|out| out.contains("10.255.0.2") && out.contains("Full"),
+    );
+    wait(
         "BIRD's stub in oxr's kernel table (proto 201)",
         30,
-        &lab,
-        || sh(&["ip", "-n", &na, "route", "show", "proto", "201"]).contains("192.0.2.0/24"),
+        &kernel,
+        &|out| out.contains("192.0.2.0/24"),
     );
     let routed = started.elapsed();
-    wait_for("oxr's loopback in BIRD's table, cost 11", 30, &lab, || {
-        sh(&[&birdc, "-s", &bird_sock, "show", "route", "10.255.0.1/32"]).contains("(150/11)")
-    });
-    // The static route, redistributed: an OSPF E2 route with metric 20 in BIRD.
-    let mut seen = String::new();
-    let found = (0..150).any(|_| {
-        seen = sh(&[
-            &birdc,
-            "-s",
-            &bird_sock,
-            "show",
-            "route",
-            "203.0.113.0/24",
-            "all",
-        ]);
-        let ok = seen.contains("E2")
-            && seen.contains("(150/10/20)")
-            && seen.contains("OSPF.tag: 0x00000007");
-        if !ok {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        ok
-    });
-    assert!(
-        found,
-        "oxr's redistributed static route not in BIRD's table as E2 20 tag 7:\n{seen}\n{}",
-        lab.log("ospf.log")
+    wait(
+        "oxr's loopback in BIRD's table, cost 11",
+        30,
+        &|| bird.route("10.255.0.1/32"),
+        &|out| out.contains("(150/11)"),
     );
-    let kernel = sh(&["ip", "-n", &na, "route", "show", "proto", "201"]);
+    // The static route, redistributed: an OSPF E2 route with metric 20 in BIRD.
+    wait(
+        "oxr's redistributed static route in BIRD's table as E2 20 tag 7",
+        30,
+        &|| bird.route("203.0.113.0/24"),
+        &|out| {
+            out.contains("E2")
+                && out.contains("(150/10/20)")
+                && out.contains("OSPF.tag: 0x00000007")
+        },
+    );
+    let kernel = kernel();
     assert!(kernel.contains("192.0.2.0/24 nhid") || kernel.contains("192.0.2.0/24 via"));
     assert!(kernel.contains("10.255.0.2"), "{kernel}");
     if case.broadcast {
         // The higher priority is DR.
-        let out = sh(&[&birdc, "-s", &bird_sock, "show", "ospf", "interface"]);
+        let out = bird.birdc("show ospf interface");
         let want = if case.oxr_priority > case.bird_priority {
             "Designated router (ID): 10.255.0.1"
         } else {

@@ -71,9 +71,7 @@ fn p2p_pair(auth: &str, auth2: &str) -> Sim {
     );
     sim.iface(a, "lo", "1.1.1.1/32", true);
     sim.iface(b, "lo", "2.2.2.2/32", true);
-    sim.iface(a, "eth0", "10.0.12.1/30", true);
-    sim.iface(b, "eth0", "10.0.12.2/30", true);
-    sim.link(&[(a, "eth0"), (b, "eth0")]);
+    sim.p2p((a, "eth0", "10.0.12.1/30"), (b, "eth0", "10.0.12.2/30"));
     sim
 }
 
@@ -576,9 +574,7 @@ fn redistributed_static_routes_become_external_routes_on_the_neighbor() {
     let b = sim.router("r2", &config("2.2.2.2", &[("eth0", p2p)]));
     sim.iface(a, "lo", "1.1.1.1/32", true);
     sim.iface(b, "lo", "2.2.2.2/32", true);
-    sim.iface(a, "eth0", "10.0.12.1/30", true);
-    sim.iface(b, "eth0", "10.0.12.2/30", true);
-    sim.link(&[(a, "eth0"), (b, "eth0")]);
+    sim.p2p((a, "eth0", "10.0.12.1/30"), (b, "eth0", "10.0.12.2/30"));
     // BGP is not configured for redistribution: only the static route is announced.
     redistribute(
         &mut sim,
@@ -729,9 +725,7 @@ fn an_instance_within_min_ls_arrival_is_installed_when_it_ends() {
     let b = sim.router("r2", &config("2.2.2.2", &[("eth0", p2p)]));
     sim.iface(a, "lo", "1.1.1.1/32", true);
     sim.iface(b, "lo", "2.2.2.2/32", true);
-    sim.iface(a, "eth0", "10.0.12.1/30", true);
-    sim.iface(b, "eth0", "10.0.12.2/30", true);
-    sim.link(&[(a, "eth0"), (b, "eth0")]);
+    sim.p2p((a, "eth0", "10.0.12.1/30"), (b, "eth0", "10.0.12.2/30"));
     sim.run_until(10_000);
     redistribute(&mut sim, a, &[("static", "192.0.2.0/24")], &[]);
     sim.run_for(5);

@@ -241,9 +241,7 @@ fn hellos_with_a_mismatched_n_bit_form_no_adjacency() {
          [interfaces.e23]\narea = \"0.0.0.1\"\ntype = \"point-to-point\"\n\
          hello-interval = 1\ndead-interval = 4\n",
     );
-    sim.iface(r2, "e23", "10.0.23.1/30", true);
-    sim.iface(r3, "e23", "10.0.23.2/30", true);
-    sim.link(&[(r2, "e23"), (r3, "e23")]);
+    sim.p2p((r2, "e23", "10.0.23.1/30"), (r3, "e23", "10.0.23.2/30"));
     sim.run_until(5_000);
     for r in [r2, r3] {
         assert!(sim.routers[r].inst.neighbors().is_empty());

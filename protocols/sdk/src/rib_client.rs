@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ipnet::IpNet;
-use oxr_proto::convert::{iter_packed_nets, packed_len, req_addr, PackedBuilder};
+use oxr_proto::convert::{iter_packed_nets, packed_len, req_addr, PackedBuilder, PACKED_V6};
 use oxr_proto::rib::publish_request::Msg;
 use oxr_proto::rib::rib_client::RibClient;
 use oxr_proto::rib::{
@@ -84,7 +84,10 @@ pub struct PublisherStatus {
 
 /// What the handles share with the publisher task.
 struct Shared {
-    state: Mutex<PublishState>,
+    state: Mutex<State>,
+    /// Bumped when a [`RibPublisher::start_replaying`] publisher needs the protocol's table
+    /// again (a new stream after one broke).
+    replay: watch::Sender<u64>,
     /// Wakes the task: work appeared, or the last handle went away.
     wake: Notify,
     /// Live `RibPublisher` handles.
@@ -92,7 +95,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, PublishState> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -101,7 +104,7 @@ impl Shared {
     }
 
     /// Runs `f` on the state and wakes the task if that gave it work it may not know of.
-    fn update<T>(&self, f: impl FnOnce(&mut PublishState) -> T) -> T {
+    fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut st = self.lock();
         let (idle, full) = (!st.has_work(), st.has_full_batch());
         let out = f(&mut st);
@@ -159,9 +162,32 @@ impl RibPublisher {
 
     /// Starts publishing with explicit batching and backoff options.
     pub fn start_with(addr: Address, hello: Hello, opts: PublisherOptions) -> Self {
+        let state = State::Table(PublishState::new(opts.max_batch));
+        Self::spawn(addr, hello, opts, state)
+    }
+
+    /// Starts a publisher that keeps no copy of the protocol's table, for protocols whose
+    /// own table is large (BGP's full table): it holds only the changes not yet sent, packed
+    /// as they go on the wire (5 bytes per IPv4 prefix, 17 per IPv6, plus one attribute set
+    /// per group), each once per batch.
+    ///
+    /// The price: when the stream breaks, the pending changes are dropped, changes made while
+    /// disconnected are dropped too, and after reconnecting the publisher bumps
+    /// [`replay_requests`](Self::replay_requests); the protocol must then hand its whole
+    /// current table to [`replay`](Self::replay). EndOfRib (if declared) is held back until
+    /// that replay. Changes made before the first connection are kept and sent (no replay is
+    /// requested for the first connection). Withdraws are always sent (the publisher does not
+    /// know whether the RIB has the prefix; the RIB ignores unknown withdraws).
+    pub fn start_replaying(addr: Address, hello: Hello, opts: PublisherOptions) -> Self {
+        let state = State::Pending(PendingState::new(opts.max_batch));
+        Self::spawn(addr, hello, opts, state)
+    }
+
+    fn spawn(addr: Address, hello: Hello, opts: PublisherOptions, state: State) -> Self {
         let (status_tx, status) = watch::channel(PublisherStatus::default());
         let shared = Arc::new(Shared {
-            state: Mutex::new(PublishState::new(opts.max_batch)),
+            state: Mutex::new(state),
+            replay: watch::Sender::new(0),
             wake: Notify::new(),
             handles: AtomicUsize::new(1),
         });
@@ -171,25 +197,64 @@ impl RibPublisher {
 
     /// Adds or replaces the route for `route.prefix`.
     pub fn add(&self, route: Route) {
-        self.shared.update(|st| st.add(route));
+        self.shared.update(|st| st.apply(RibUpdate::Add(route)));
     }
 
     /// Applies many updates under one lock: for bulk changes (initial tables, full-table
     /// feeds).
     pub fn update_many(&self, updates: Vec<RibUpdate>) {
+        self.update_iter(updates);
+    }
+
+    /// [`update_many`](Self::update_many) for updates made as they are taken, so a
+    /// large flush needs no vector of SDK routes.
+    pub fn update_iter(&self, updates: impl IntoIterator<Item = RibUpdate>) {
         self.shared
             .update(|st| updates.into_iter().for_each(|u| st.apply(u)));
     }
 
+    /// A [`start_replaying`](Self::start_replaying) publisher's replay generation: it changes
+    /// each time the protocol must call [`replay`](Self::replay) with its whole table. Never
+    /// changes for a publisher that keeps its table.
+    pub fn replay_requests(&self) -> watch::Receiver<u64> {
+        self.shared.replay.subscribe()
+    }
+
+    /// The protocol's whole current table, after a [`replay_requests`](Self::replay_requests)
+    /// change: queued like [`update_many`](Self::update_many) under one lock, then EndOfRib if
+    /// the protocol declared it. For a publisher that keeps its table this is `update_many`.
+    pub fn replay(&self, routes: impl IntoIterator<Item = Route>) {
+        self.shared.update(|st| {
+            routes.into_iter().for_each(|r| st.apply(RibUpdate::Add(r)));
+            if let State::Pending(p) = st {
+                p.replay_done();
+            }
+        });
+    }
+
+    /// Changes queued and not yet handed to the stream, and the most there ever were (a
+    /// `start_replaying` publisher); dirty prefixes, twice, for one keeping its table (walks
+    /// it: not for polling).
+    pub fn pending(&self) -> (usize, usize) {
+        self.shared.lock().pending()
+    }
+
+    /// Bytes held by the publisher's table and queues (an estimate from their capacities),
+    /// for memory accounting in show commands.
+    pub fn memory_bytes(&self) -> usize {
+        self.shared.lock().memory_bytes()
+    }
+
     /// Removes the route for `prefix`.
     pub fn withdraw(&self, prefix: IpNet) {
-        self.shared.update(|st| st.withdraw(prefix));
+        self.shared
+            .update(|st| st.apply(RibUpdate::Withdraw(prefix)));
     }
 
     /// The initial state has been published; sent after what is queued, and again after
     /// every reconnection once the table has been replayed.
     pub fn end_of_rib(&self) {
-        self.shared.update(PublishState::end_of_rib);
+        self.shared.update(State::end_of_rib);
     }
 
     /// Resolves once every change made before it has been sent and acknowledged by the RIB.
@@ -574,6 +639,343 @@ impl PublishState {
     }
 }
 
+/// The publisher's memory: a copy of the table ([`RibPublisher::start_with`]) or only the
+/// pending changes ([`RibPublisher::start_replaying`]).
+enum State {
+    Table(PublishState),
+    Pending(PendingState),
+}
+
+impl State {
+    fn apply(&mut self, u: RibUpdate) {
+        match self {
+            State::Table(t) => t.apply(u),
+            State::Pending(p) => p.apply(u),
+        }
+    }
+
+    fn end_of_rib(&mut self) {
+        match self {
+            State::Table(t) => t.end_of_rib(),
+            State::Pending(p) => p.end_of_rib(),
+        }
+    }
+
+    fn flush(&mut self, tx: oneshot::Sender<()>) {
+        match self {
+            State::Table(t) => t.flush(tx),
+            State::Pending(p) => p.flush(tx),
+        }
+    }
+
+    /// A new stream; returns whether the protocol must replay its table.
+    fn on_connect(&mut self) -> bool {
+        match self {
+            State::Table(t) => {
+                t.on_connect();
+                false
+            }
+            State::Pending(p) => p.on_connect(),
+        }
+    }
+
+    fn on_disconnect(&mut self, unacked_flushes: impl IntoIterator<Item = oneshot::Sender<()>>) {
+        match self {
+            State::Table(t) => t.on_disconnect(unacked_flushes),
+            State::Pending(p) => p.on_disconnect(unacked_flushes),
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        match self {
+            State::Table(t) => t.has_work(),
+            State::Pending(p) => p.has_work(),
+        }
+    }
+
+    fn has_full_batch(&self) -> bool {
+        match self {
+            State::Table(t) => t.has_full_batch(),
+            State::Pending(p) => p.has_full_batch(),
+        }
+    }
+
+    fn next_outgoing(&mut self) -> Option<Outgoing> {
+        match self {
+            State::Table(t) => t.next_outgoing(),
+            State::Pending(p) => p.next_outgoing(),
+        }
+    }
+
+    /// For the status: the table's routes, or the pending changes.
+    fn routes(&self) -> usize {
+        match self {
+            State::Table(t) => t.routes,
+            State::Pending(p) => p.pending,
+        }
+    }
+
+    fn pending(&self) -> (usize, usize) {
+        match self {
+            State::Table(t) => {
+                let n = t.table.values().filter(|s| s.dirty).count();
+                (n, n)
+            }
+            State::Pending(p) => (p.pending, p.peak),
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        match self {
+            State::Table(t) => {
+                t.table.capacity() * (size_of::<(IpNet, Slot)>() + 1)
+                    + t.queue.capacity() * size_of::<Item>()
+                    + t.attrs.set.capacity() * (size_of::<Arc<Attrs>>() + 1)
+            }
+            State::Pending(p) => p.memory_bytes(),
+        }
+    }
+}
+
+/// A change queued by a [`PendingState`], or a marker.
+enum PendingItem {
+    /// A closed batch and its number of routes.
+    Batch(RouteBatch, usize),
+    EndOfRib,
+    Flush(oneshot::Sender<()>),
+}
+
+/// The batch being filled: adds grouped by attributes, withdraws, packed as on the wire.
+#[derive(Default)]
+struct OpenBatch {
+    groups: Vec<(Arc<Attrs>, PackedBuilder)>,
+    /// Group index by attribute pointer (interned, so pointer identity is equality).
+    index: HashMap<usize, usize, FastHash>,
+    withdraw: PackedBuilder,
+    /// The prefixes in the batch: the RIB applies a batch's withdraws and groups in no
+    /// particular order, so a prefix changed twice closes the batch.
+    prefixes: HashSet<IpNet, FastHash>,
+}
+
+impl OpenBatch {
+    fn len(&self) -> usize {
+        self.prefixes.len()
+    }
+
+    fn take(&mut self) -> (RouteBatch, usize) {
+        let n = self.prefixes.len();
+        self.prefixes.clear();
+        self.index.clear();
+        let groups = std::mem::take(&mut self.groups);
+        let withdraw = std::mem::take(&mut self.withdraw);
+        let batch = RouteBatch {
+            groups: groups.into_iter().map(|(a, p)| a.group_proto(p)).collect(),
+            withdraw_packed: (!withdraw.is_empty()).then(|| withdraw.finish()),
+            ..Default::default()
+        };
+        (batch, n)
+    }
+}
+
+/// A publisher's memory without a table: what is still to be sent, already in wire form.
+struct PendingState {
+    max_batch: usize,
+    attrs: Interner,
+    open: OpenBatch,
+    queue: VecDeque<PendingItem>,
+    /// Routes in `open` and in `queue`.
+    pending: usize,
+    /// The most `pending` ever was.
+    peak: usize,
+    end_of_rib_requested: bool,
+    connected: bool,
+    /// A stream broke: what it carried is lost, the protocol must replay its table.
+    lost: bool,
+    /// Connected after a loss, the protocol's replay not in yet (EndOfRib waits for it).
+    awaiting_replay: bool,
+}
+
+impl PendingState {
+    fn new(max_batch: usize) -> Self {
+        PendingState {
+            max_batch: max_batch.max(1),
+            attrs: Interner::default(),
+            open: OpenBatch::default(),
+            queue: VecDeque::new(),
+            pending: 0,
+            peak: 0,
+            end_of_rib_requested: false,
+            connected: false,
+            lost: false,
+            awaiting_replay: false,
+        }
+    }
+
+    /// Changes are kept unless a replay will cover them anyway.
+    fn keeping(&self) -> bool {
+        self.connected || !self.lost
+    }
+
+    fn apply(&mut self, u: RibUpdate) {
+        match u {
+            RibUpdate::Add(r) => self.add(r),
+            RibUpdate::Withdraw(p) => self.withdraw(p),
+            RibUpdate::EndOfRib => self.end_of_rib(),
+        }
+    }
+
+    fn close(&mut self) {
+        if self.open.len() > 0 {
+            let (b, n) = self.open.take();
+            self.queue.push_back(PendingItem::Batch(b, n));
+        }
+    }
+
+    /// Makes room for `prefix` in the open batch.
+    fn admit(&mut self, prefix: IpNet) {
+        if self.open.prefixes.contains(&prefix) {
+            self.close();
+        }
+        self.open.prefixes.insert(prefix);
+        self.pending += 1;
+        self.peak = self.peak.max(self.pending);
+    }
+
+    fn after_push(&mut self) {
+        if self.open.len() >= self.max_batch {
+            self.close();
+        }
+    }
+
+    fn add(&mut self, route: Route) {
+        if !self.keeping() {
+            return;
+        }
+        let prefix = route.prefix;
+        self.admit(prefix);
+        let a = self.attrs.get(route);
+        let key = Arc::as_ptr(&a) as usize;
+        let i = match self.open.groups.last() {
+            Some((last, _)) if Arc::ptr_eq(last, &a) => self.open.groups.len() - 1,
+            _ => match self.open.index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    self.open.groups.push((a, PackedBuilder::new()));
+                    self.open.index.insert(key, self.open.groups.len() - 1);
+                    self.open.groups.len() - 1
+                }
+            },
+        };
+        self.open.groups[i].1.push(prefix);
+        self.after_push();
+    }
+
+    fn withdraw(&mut self, prefix: IpNet) {
+        if !self.keeping() {
+            return;
+        }
+        self.admit(prefix);
+        self.open.withdraw.push(prefix);
+        self.after_push();
+    }
+
+    fn end_of_rib(&mut self) {
+        self.end_of_rib_requested = true;
+        if self.keeping() && !self.awaiting_replay {
+            self.close();
+            self.queue.push_back(PendingItem::EndOfRib);
+        }
+    }
+
+    fn replay_done(&mut self) {
+        if self.connected && self.awaiting_replay {
+            self.awaiting_replay = false;
+            if self.end_of_rib_requested {
+                self.close();
+                self.queue.push_back(PendingItem::EndOfRib);
+            }
+        }
+    }
+
+    fn flush(&mut self, tx: oneshot::Sender<()>) {
+        self.close();
+        self.queue.push_back(PendingItem::Flush(tx));
+    }
+
+    fn on_connect(&mut self) -> bool {
+        self.connected = true;
+        self.awaiting_replay = self.lost;
+        self.lost = false;
+        self.awaiting_replay
+    }
+
+    fn on_disconnect(&mut self, unacked_flushes: impl IntoIterator<Item = oneshot::Sender<()>>) {
+        self.connected = false;
+        self.lost = true;
+        self.awaiting_replay = false;
+        self.open = OpenBatch::default();
+        self.pending = 0;
+        let flushes: Vec<PendingItem> = unacked_flushes
+            .into_iter()
+            .map(PendingItem::Flush)
+            .chain(
+                self.queue
+                    .drain(..)
+                    .filter(|i| matches!(i, PendingItem::Flush(_))),
+            )
+            .collect();
+        self.queue = flushes.into();
+    }
+
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || self.open.len() > 0
+    }
+
+    fn has_full_batch(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    fn next_outgoing(&mut self) -> Option<Outgoing> {
+        if self.queue.is_empty() {
+            self.close();
+        }
+        match self.queue.pop_front()? {
+            PendingItem::Batch(b, n) => {
+                self.pending -= n;
+                Some(Outgoing::Batch(b))
+            }
+            PendingItem::EndOfRib => Some(Outgoing::EndOfRib),
+            PendingItem::Flush(tx) => Some(Outgoing::Flush(tx)),
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        let packed = |b: &RouteBatch| {
+            b.groups
+                .iter()
+                .filter_map(|g| g.prefixes.as_ref())
+                .chain(b.withdraw_packed.as_ref())
+                .map(|p| p.v4.len() + p.v6.len())
+                .sum::<usize>()
+        };
+        let queued: usize = self
+            .queue
+            .iter()
+            .map(|i| match i {
+                PendingItem::Batch(b, _) => {
+                    packed(b) + b.groups.capacity() * size_of::<RouteGroup>()
+                }
+                _ => 0,
+            })
+            .sum();
+        queued
+            + self.queue.capacity() * size_of::<PendingItem>()
+            + self.open.prefixes.capacity() * (size_of::<IpNet>() + 1)
+            + self.open.groups.capacity() * size_of::<(Arc<Attrs>, PackedBuilder)>()
+            + self.open.len() * PACKED_V6
+    }
+}
+
 /// Routes (adds plus withdraws, both forms) in a wire batch.
 pub fn batch_len(b: &RouteBatch) -> usize {
     b.add.len()
@@ -665,11 +1067,14 @@ async fn run_publisher(
         };
         warned = false;
         // Changes made while connecting are in the table: they belong in the replay.
-        let routes = {
+        let (routes, replay) = {
             let mut st = shared.lock();
-            st.on_connect();
-            st.routes
+            let replay = st.on_connect();
+            (st.routes(), replay)
         };
+        if replay {
+            shared.replay.send_modify(|g| *g += 1);
+        }
         status.send_modify(|s| {
             s.connected = true;
             s.connections += 1;
@@ -743,7 +1148,7 @@ fn send_next(
 ) {
     let (out, routes) = {
         let mut st = shared.lock();
-        (st.next_outgoing(), st.routes)
+        (st.next_outgoing(), st.routes())
     };
     match out {
         Some(Outgoing::Batch(b)) => {
@@ -1203,6 +1608,171 @@ mod tests {
         st.on_connect();
         st.withdraw("10.0.0.0/8".parse().unwrap());
         assert_eq!(drain(&mut st), ["batch[-10.0.0.0/8]"]);
+    }
+
+    fn drain_pending(st: &mut PendingState) -> Vec<String> {
+        let mut s = State::Pending(std::mem::replace(st, PendingState::new(1)));
+        let out = drain_state(&mut s);
+        let State::Pending(p) = s else { unreachable!() };
+        *st = p;
+        out
+    }
+
+    fn drain_state(state: &mut State) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(o) = state.next_outgoing() {
+            match o {
+                Outgoing::Batch(b) => {
+                    let b = expand_batch(b);
+                    let mut items: Vec<String> = b
+                        .add
+                        .iter()
+                        .map(|r| {
+                            let r = Route::from_proto(r).unwrap();
+                            format!("+{}>{:?}", r.prefix, r.nexthops[0].gateway.unwrap())
+                        })
+                        .chain(
+                            b.withdraw
+                                .iter()
+                                .map(|p| format!("-{}", IpNet::try_from(p).unwrap())),
+                        )
+                        .collect();
+                    items.sort();
+                    out.push(format!("batch[{}]", items.join(" ")));
+                }
+                Outgoing::EndOfRib => out.push("eor".into()),
+                Outgoing::Flush(_) => out.push("flush".into()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pending_mode_sends_changes_in_order_and_splits_a_batch_on_a_repeated_prefix() {
+        let mut st = PendingState::new(3);
+        st.add(route("10.0.0.0/8", "1.1.1.1"));
+        st.add(route("10.1.0.0/16", "2.2.2.2"));
+        // Same prefix again: a batch's withdraws and groups have no order, so a new batch.
+        st.withdraw("10.0.0.0/8".parse().unwrap());
+        st.add(route("10.2.0.0/16", "1.1.1.1"));
+        st.add(route("10.3.0.0/16", "1.1.1.1"));
+        st.add(route("10.4.0.0/16", "1.1.1.1")); // fourth in the batch: max_batch is 3
+        st.end_of_rib();
+        assert_eq!(st.pending, 6);
+        assert!(!st.on_connect(), "no replay for the first connection");
+        assert_eq!(
+            drain_pending(&mut st),
+            [
+                "batch[+10.0.0.0/8>1.1.1.1 +10.1.0.0/16>2.2.2.2]",
+                "batch[+10.2.0.0/16>1.1.1.1 +10.3.0.0/16>1.1.1.1 -10.0.0.0/8]",
+                "batch[+10.4.0.0/16>1.1.1.1]",
+                "eor"
+            ]
+        );
+        assert_eq!((st.pending, st.peak), (0, 6));
+    }
+
+    #[test]
+    fn pending_mode_drops_what_a_broken_stream_lost_and_waits_for_the_replay() {
+        let mut st = PendingState::new(100);
+        st.on_connect();
+        st.add(route("10.0.0.0/8", "1.1.1.1"));
+        st.end_of_rib();
+        let (tx, _rx) = oneshot::channel();
+        st.on_disconnect([tx]);
+        assert_eq!(st.pending, 0);
+        // While disconnected nothing is kept: the replay covers it.
+        st.add(route("10.9.0.0/16", "9.9.9.9"));
+        assert_eq!(st.pending, 0);
+        assert!(st.on_connect(), "a replay is requested");
+        // A change before the replay goes out; EndOfRib waits for the replay.
+        st.add(route("10.1.0.0/16", "1.1.1.1"));
+        assert_eq!(
+            drain_pending(&mut st),
+            ["flush", "batch[+10.1.0.0/16>1.1.1.1]"]
+        );
+        st.add(route("10.0.0.0/8", "1.1.1.1"));
+        st.add(route("10.1.0.0/16", "1.1.1.1"));
+        st.replay_done();
+        assert_eq!(
+            drain_pending(&mut st),
+            ["batch[+10.0.0.0/8>1.1.1.1 +10.1.0.0/16>1.1.1.1]", "eor"]
+        );
+        // A later EndOfRib call goes straight out again.
+        st.end_of_rib();
+        assert_eq!(drain_pending(&mut st), ["eor"]);
+    }
+
+    #[test]
+    fn pending_mode_holds_packed_prefixes_not_a_table() {
+        let mut st = PendingState::new(4096);
+        for i in 0..100_000u32 {
+            let p = IpNet::new(IpAddr::from((0x0a00_0000 + (i << 8)).to_be_bytes()), 24).unwrap();
+            st.add(Route::forward(
+                p,
+                vec![Nexthop::gateway("192.0.2.1".parse().unwrap())],
+            ));
+        }
+        assert_eq!(st.pending, 100_000);
+        // 5 bytes a prefix plus per-batch overhead; a table would be ~40+ bytes a prefix.
+        let bytes = State::Pending(st).memory_bytes();
+        assert!(bytes < 1_000_000, "{bytes} bytes for 100k pending routes");
+    }
+
+    #[tokio::test]
+    async fn replaying_publisher_asks_the_protocol_for_its_table_after_a_rib_restart() {
+        use crate::testing::{table_of, wait_until, FakeRib};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("rib.sock");
+        let rib = FakeRib::start(&sock);
+        let opts = PublisherOptions {
+            backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
+            ..Default::default()
+        };
+        let hello = Hello {
+            protocol: "test".into(),
+            ..Default::default()
+        };
+        let p = RibPublisher::start_replaying(Address::Unix(sock.clone()), hello, opts);
+        let mut replays = p.replay_requests();
+        // The protocol's own table, which the publisher does not copy.
+        let mut table = vec![
+            route("10.1.0.0/16", "192.0.2.1"),
+            route("10.2.0.0/16", "192.0.2.1"),
+        ];
+        p.update_iter(table.iter().cloned().map(RibUpdate::Add));
+        p.end_of_rib();
+        p.flush().await;
+        assert_eq!(table_of(&rib.events()).len(), 2);
+        assert_eq!(*replays.borrow_and_update(), 0);
+
+        rib.kill();
+        wait_until(Duration::from_secs(10), "publisher notices", || {
+            (!p.status().connected).then_some(())
+        })
+        .await;
+        table.push(route("10.3.0.0/16", "192.0.2.1"));
+        p.add(table[2].clone()); // dropped: the replay will carry it
+        let rib = FakeRib::start(&sock);
+        tokio::time::timeout(Duration::from_secs(10), replays.changed())
+            .await
+            .expect("replay requested")
+            .unwrap();
+        assert_eq!(*replays.borrow_and_update(), 1);
+        // No EndOfRib before the replay.
+        assert!(!rib
+            .events()
+            .iter()
+            .any(|e| matches!(e.msg, Msg::EndOfRib(_))));
+        p.replay(table.iter().cloned());
+        let ev = rib
+            .wait_for("EndOfRib after the replay", |ev| {
+                ev.iter().any(|e| matches!(e.msg, Msg::EndOfRib(_)))
+            })
+            .await;
+        assert_eq!(table_of(&ev).into_values().collect::<Vec<_>>(), table);
+        assert!(p.memory_bytes() < 100_000);
     }
 
     fn redist(adds: &[(&str, &str)], withdraw: &[&str], eor: bool) -> wire::RedistributionUpdate {

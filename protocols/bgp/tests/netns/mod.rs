@@ -1,5 +1,7 @@
-//! Namespace lab shared by the interop tests: root check, command helpers, and a `Lab` that
-//! kills its processes and deletes its namespaces and files when dropped.
+//! Namespace lab of benches/peers.rs (through `#[path]`): root check, command helpers, and a
+//! `Lab` that kills its processes and deletes its namespaces and files when dropped. The
+//! tests use `oxr_testlab` (namespaces, `bird::Bird`, `gobgp::GoBgp`) instead; delete this
+//! file once benches/peers.rs does too.
 
 #![allow(dead_code)]
 

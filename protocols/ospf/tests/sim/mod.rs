@@ -40,6 +40,9 @@ struct Delivery {
     data: Vec<u8>,
 }
 
+/// One end of a point-to-point link: (router, interface name, address/prefix length).
+pub type End<'a> = (usize, &'a str, &'a str);
+
 /// Decides whether a packet (sending router, interface, bytes) is lost.
 pub type DropFn = Box<dyn Fn(usize, &str, &[u8]) -> bool>;
 
@@ -125,6 +128,14 @@ impl Sim {
             .ifaces
             .insert(name.to_string(), info.clone());
         self.input(r, Input::Interface(info));
+    }
+
+    /// Two routers' interfaces, up with their addresses, on one link of their own:
+    /// `sim.p2p((a, "eth0", "10.0.12.1/30"), (b, "eth0", "10.0.12.2/30"))`.
+    pub fn p2p(&mut self, (a, a_if, a_addr): End<'_>, (b, b_if, b_addr): End<'_>) {
+        self.iface(a, a_if, a_addr, true);
+        self.iface(b, b_if, b_addr, true);
+        self.link(&[(a, a_if), (b, b_if)]);
     }
 
     /// Connects interfaces (router, ifname) on one segment.
