@@ -18,6 +18,8 @@
 //! prefixes of each family (quick runs); `OXR_BENCH_ROUTERS` picks the phases
 //! (default `oxr,bird`; `sink,oxr,bird` adds the feeder ceiling, which does
 //! not work yet: the sink's sessions never reach Established).
+//! `OXR_BENCH_OXR_DATAPLANE=none` runs oxr-fea without the kernel (diagnostic:
+//! "FIB complete" is then when oxr-rib holds every prefix).
 //!
 //! Counting is cheap on purpose, so polling does not slow the router: oxr's
 //! `show bgp summary` (counters), BIRD's per-protocol route counters, and the
@@ -301,6 +303,10 @@ fn main() {
         .unwrap_or(usize::MAX);
     // `sink` (the feeder ceiling) is not in the default: its sessions do not
     // reach Established yet (to be debugged).
+    // `none`: oxr-fea keeps the FIB in memory, to see the rest of the pipeline without
+    // the kernel's route inserts (a diagnostic; the goal is with `kernel`).
+    let oxr_dataplane =
+        std::env::var("OXR_BENCH_OXR_DATAPLANE").unwrap_or_else(|_| "kernel".into());
     let routers = std::env::var("OXR_BENCH_ROUTERS").unwrap_or_else(|_| "oxr,bird".into());
     let all = load(&data);
     let v4: Vec<IpNet> = all
@@ -473,6 +479,8 @@ afi = ["ipv6-unicast"]
 import-policy = ["ALL"]
 [protocols.bgp.policy.ALL.term.1.then]
 action = "accept"
+[fea]
+dataplane = "{oxr_dataplane}"
 "#
                     ),
                 )
@@ -541,6 +549,7 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         let base = kernel_counts(ns);
         let feeder_cpu0 = usage(&[feeder]).1;
         let (p4, p6) = (format!("{pfx}4"), format!("{pfx}6"));
+        let waker = FeederWaker::start(&feed_sock);
         birdc(&nf, &feed_sock, &format!("enable {p4}"));
         birdc(&nf, &feed_sock, &format!("enable {p6}"));
         let est = wait_until(Duration::from_secs(30), Duration::from_millis(10), || {
@@ -603,6 +612,10 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
             if router == "oxr" && rib_proc_done.is_none() && oxr_rib_prefixes(&rt, &run) >= total {
                 rib_proc_done = Some(Instant::now());
             }
+            if router == "oxr" && oxr_dataplane == "none" {
+                // No kernel FIB: "FIB complete" is when oxr-rib holds every prefix.
+                return rib_proc_done.is_some();
+            }
             let (k4, k6) = kernel_counts(ns);
             k4.saturating_sub(base.0) >= n4 && k6.saturating_sub(base.1) >= n6
         });
@@ -663,6 +676,7 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         );
         results.push(f);
         // Free the CPU for the next router.
+        drop(waker);
         birdc(&nf, &feed_sock, &format!("disable {p4}"));
         birdc(&nf, &feed_sock, &format!("disable {p6}"));
         lab.stop(&pids);
@@ -713,6 +727,48 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
 }
 
 // ---------------------------------------------------------------------------
+/// Keeps the feeder's event loop awake during a phase: a connection to its
+/// control socket every 100 ms. BIRD 2's I/O loop otherwise sleeps up to its
+/// 3 s poll timeout before it sends the last UPDATE and End-of-RIB of a table
+/// (seen with `ss -ti`: every byte but the last ~110 sent within ~1 s, the
+/// rest 3 s later), which would be timed as the router's. Connecting to the
+/// unix socket needs no namespace and costs the feeder one accept.
+struct FeederWaker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FeederWaker {
+    fn start(sock: &str) -> FeederWaker {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (flag, sock) = (stop.clone(), sock.to_string());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(mut c) = std::os::unix::net::UnixStream::connect(&sock) {
+                    let _ = c.set_read_timeout(Some(Duration::from_millis(50)));
+                    let mut greeting = [0u8; 64];
+                    let _ = std::io::Read::read(&mut c, &mut greeting);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        FeederWaker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FeederWaker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 // Feeder ceiling: a minimal BGP sink (this binary re-executed inside the sink
 // namespace with `--feed-sink`), so the report can show how fast the BIRD
 // feeder itself delivers the table to a peer that does nothing but count.
