@@ -263,3 +263,47 @@ fn restart_adopts_routes_and_sync_removes_only_what_was_not_resent() {
     }
     assert_eq!(fib.backend().status().unconfirmed, 0);
 }
+
+#[test]
+fn interleaved_families_answer_in_op_order() {
+    if !root_or_skip("interleaved_families_answer_in_op_order") {
+        return;
+    }
+    let ns = Netns::new("families");
+    let idx = ns.with_veth();
+    let mut b = open(&ns);
+    // IPv4 and IPv6 alternate, so both inserters carry datagrams at once (batch 4);
+    // one IPv6 route the kernel refuses sits in the middle.
+    let mut ops = Vec::new();
+    for i in 0..200u32 {
+        ops.push(FibOp::Add(route(
+            &format!("10.{}.{}.0/24", 100 + i / 256, i % 256),
+            &["10.0.0.2"],
+            idx,
+        )));
+        ops.push(FibOp::Add(route(
+            &format!("2001:db8:{:x}::/48", 0x100 + i),
+            &["2001:db8:ffff::2"],
+            idx,
+        )));
+    }
+    let bad = 151;
+    ops[bad] = FibOp::Add(route("2001:db8:bad::/48", &["2001:db8:ffff::9"], 9999));
+    let res = b.apply(&ops);
+    assert_eq!(res.len(), ops.len());
+    for (i, r) in res.iter().enumerate() {
+        assert_eq!(r.is_err(), i == bad, "op {i}: {r:?}");
+    }
+    let st = b.status();
+    assert_eq!((st.routes_ipv4, st.routes_ipv6), (200, 199));
+    assert_eq!(
+        ns.ip(&["-6", "route", "show", "proto", "201"])
+            .lines()
+            .count(),
+        199
+    );
+    assert_eq!(
+        ns.ip(&["route", "show", "proto", "201"]).lines().count(),
+        200
+    );
+}
