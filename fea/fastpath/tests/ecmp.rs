@@ -21,6 +21,9 @@ use std::time::Duration;
 
 use lab::*;
 
+mod common;
+use common::*;
+
 const CONFIG: &str = r#"
 [router]
 name = "ecmp"
@@ -45,20 +48,6 @@ engine = "ENGINE"
 via = ["10.72.2.2", "10.72.3.2"]
 "#;
 
-/// A value from `/proc/net/snmp` inside `ns`, e.g. ("Ip", "ForwDatagrams").
-fn snmp(ns: &Netns, group: &str, field: &str) -> u64 {
-    let (_, text, _) = ns.exec(&["cat", "/proc/net/snmp"]);
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with(&format!("{group}:")))
-        .collect();
-    let i = lines[0]
-        .split_whitespace()
-        .position(|n| n == field)
-        .unwrap_or_else(|| panic!("no {group} {field}"));
-    lines[1].split_whitespace().nth(i).unwrap().parse().unwrap()
-}
-
 /// Frames received by `ifname` in `ns`.
 fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
     let (ok, out, err) = ns.exec(&[
@@ -67,36 +56,6 @@ fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
     ]);
     assert!(ok, "rx_packets of {ifname}: {err}");
     out.trim().parse().unwrap()
-}
-
-fn fastpath(r: &Router) -> serde_json::Value {
-    let (ok, out, _) = r.sh(&["show fastpath | json"]);
-    if !ok {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
-}
-
-fn counter(v: &serde_json::Value, name: &str) -> u64 {
-    v["counters"][name].as_u64().unwrap_or(0)
-}
-
-fn ping(ns: &Netns, args: &[&str]) -> (bool, String) {
-    let mut all = vec!["ping"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = ns.exec(&all);
-    (ok, format!("{out}{err}"))
-}
-
-fn have_tools(test: &str) -> bool {
-    let ok = std::process::Command::new("ethtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!("SKIPPED (needs ethtool): {test}");
-    }
-    ok
 }
 
 /// Sends `per_flow` datagrams on each of `flows` UDP sockets (distinct source ports) from

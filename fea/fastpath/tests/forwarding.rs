@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use lab::*;
 
+mod common;
+use common::*;
+
 fn config(engine: &str, via: &str) -> String {
     format!(
         r#"
@@ -48,21 +51,6 @@ via = ["{via}"]
     )
 }
 
-/// A value from `/proc/net/snmp` inside `ns`, e.g. ("Ip", "ForwDatagrams").
-fn snmp(ns: &Netns, group: &str, field: &str) -> u64 {
-    let (_, text, _) = ns.exec(&["cat", "/proc/net/snmp"]);
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with(&format!("{group}:")))
-        .collect();
-    let (names, values) = (lines[0], lines[1]);
-    let i = names
-        .split_whitespace()
-        .position(|n| n == field)
-        .unwrap_or_else(|| panic!("no {group} {field}"));
-    values.split_whitespace().nth(i).unwrap().parse().unwrap()
-}
-
 /// A value from `/proc/net/snmp6` inside `ns`.
 fn snmp6(ns: &Netns, field: &str) -> u64 {
     let (_, text, _) = ns.exec(&["cat", "/proc/net/snmp6"]);
@@ -72,19 +60,6 @@ fn snmp6(ns: &Netns, field: &str) -> u64 {
             (w.next() == Some(field)).then(|| w.next().unwrap().parse().unwrap())
         })
         .unwrap_or_else(|| panic!("no {field}"))
-}
-
-/// `show fastpath | json`.
-fn fastpath(r: &Router) -> serde_json::Value {
-    let (ok, out, _) = r.sh(&["show fastpath | json"]);
-    if !ok {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
-}
-
-fn counter(v: &serde_json::Value, name: &str) -> u64 {
-    v["counters"][name].as_u64().unwrap_or(0)
 }
 
 /// Runs `f` on a thread inside namespace `ns`.
@@ -134,25 +109,6 @@ fn udp_stream(a: &Netns, b: &Netns, n: u32) -> u32 {
     .join()
     .unwrap();
     rx.join().unwrap()
-}
-
-fn ping(ns: &Netns, args: &[&str]) -> (bool, String) {
-    let mut all = vec!["ping"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = ns.exec(&all);
-    (ok, format!("{out}{err}"))
-}
-
-/// Whether the tools the lab needs are installed (ethtool: GRO for NAPI on the hosts' veths).
-fn have_tools(test: &str) -> bool {
-    let ok = std::process::Command::new("ethtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!("SKIPPED (needs ethtool): {test}");
-    }
-    ok
 }
 
 fn lab_for(engine: &str) {
