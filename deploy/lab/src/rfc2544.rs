@@ -22,7 +22,10 @@
 //! core was. The generator's own ceiling is measured first with no router (source straight
 //! to sink) and every result is also given as a percent of it; a point at (95 % of) the
 //! ceiling, or whose failed trials all failed by the generator falling short of the offered
-//! rate, is flagged `generator-bound`.
+//! rate, is flagged `generator-bound`; one where the routers had spare CPU (less than
+//! [`SPARE`] of their core) is flagged `router core spare`: the frames were lost elsewhere
+//! than in the routers' CPU, e.g. at a full veth ring at a router's ingress when its NAPI
+//! thread ran late (the lossy trials print the `ethtool -S` counters that say where).
 //!
 //! Dataplanes: `kernel` (oxr-fea programs the kernel FIB), `xdp` and `afxdp` (`fea.dataplane
 //! = "fastpath"` with that engine); a dataplane this build cannot run is reported
@@ -581,10 +584,12 @@ pub struct Point {
     /// True if the confirming trial passed (zero loss).
     pub confirmed: bool,
     /// True if the generator, not the routers, was the limit: the result is at (95 % of)
-    /// the generator's ceiling, every failed trial failed by the generator falling short, or
-    /// (with threaded NAPI, so the routers have a core of their own) the routers used less
-    /// than [`SPARE`] of their core at the rate found.
+    /// the generator's ceiling, or every failed trial failed by the generator falling short.
     pub generator_bound: bool,
+    /// True if (with threaded NAPI, so the routers have a core of their own) the routers
+    /// used less than [`SPARE`] of their core at the rate found, below the generator's
+    /// ceiling: the loss that stopped the search was not the routers' CPU.
+    pub router_core_spare: bool,
 }
 
 /// The whole result.
@@ -669,6 +674,9 @@ impl Report {
             if p.generator_bound {
                 notes.push("generator-bound");
             }
+            if p.router_core_spare {
+                notes.push("router core spare");
+            }
             t.push_str(&format!(
                 "{:>7} {:>6} {:>9} {:>10} {:>9.1} {:>6.1} {:>8} {:>8} {:>7} {:>6} {:>6}  {}\n",
                 p.routers,
@@ -691,7 +699,8 @@ impl Report {
         t.push_str(
             "ns/pkt: the routers' CPU time (NAPI threads + processes) per forwarded frame, whole \
              chain; napi ns: its NAPI part; ns/hop: ns/pkt / routers; rtr%: share of one core \
-             the routers used at that rate\n",
+             the routers used at that rate; router core spare: the routers used less than 85% \
+             of their core, so the loss was not their CPU (see the ethtool counters above)\n",
         );
         t
     }
@@ -1124,6 +1133,7 @@ fn unavailable_point(routers: usize, size: usize, dataplane: &str, why: &str) ->
         failed_generator_slow: 0,
         confirmed: false,
         generator_bound: false,
+        router_core_spare: false,
     }
 }
 
@@ -1271,7 +1281,7 @@ fn search_point(
     }
     // Without NAPI a chain that cannot keep up slows the generator down (it runs in the
     // generator's softirq): falling short then says nothing about the generator.
-    let mut generator_bound = ceiling > 0
+    let generator_bound = ceiling > 0
         && (s.lo as f64 >= 0.95 * ceiling as f64 || (opts.napi && slow > 0 && loss == 0));
     // The confirming trial at the rate found; it also gives the CPU figures.
     let mut confirmed = s.lo == 0;
@@ -1294,9 +1304,7 @@ fn search_point(
         busy = t.core_busy;
     }
     let share = ns_pkt.map(|n| n * s.lo as f64 / 1e7);
-    if opts.napi && share.is_some_and(|sh| sh < SPARE) {
-        generator_bound = true;
-    }
+    let router_core_spare = opts.napi && !generator_bound && share.is_some_and(|sh| sh < SPARE);
     Ok(Point {
         routers,
         frame_size: size,
@@ -1320,6 +1328,7 @@ fn search_point(
         failed_generator_slow: slow,
         confirmed,
         generator_bound,
+        router_core_spare,
     })
 }
 
