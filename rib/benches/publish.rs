@@ -275,6 +275,7 @@ async fn run() {
     fea.wait_for(|r| r.adds >= n).await;
     let load = t.elapsed();
     let hwm_after = vm("VmHWM:");
+    let table_bytes = handle.call(|s| s.table.heap_bytes()).await.unwrap();
     fea.wait_for(|r| r.end_syncs >= 1).await;
     let tx = sender.await.unwrap();
 
@@ -310,5 +311,16 @@ async fn run() {
         hwm_before / 1024,
         hwm_after / 1024,
         hwm_after.saturating_sub(hwm_before) / 1024
+    );
+    let [i4, i6, slab] = table_bytes;
+    let v6 = n as usize - v4.min(n as usize);
+    println!(
+        "table heap: IPv4 index {:.1} MiB ({:.1} B/route), IPv6 index {:.1} MiB ({:.1} B/route), slab {:.1} MiB ({:.1} B/route)",
+        i4 as f64 / 1048576.0,
+        i4 as f64 / v4.max(1) as f64,
+        i6 as f64 / 1048576.0,
+        i6 as f64 / v6.max(1) as f64,
+        slab as f64 / 1048576.0,
+        slab as f64 / n as f64
     );
 }

@@ -192,8 +192,9 @@ impl RibHandle {
 }
 
 /// Commands queued for the RIB task. Publish batches wait here decoded (up to 2000 routes,
-/// ~150 bytes each, per batch): 16 keep the task busy while bounding that memory.
-const CMD_QUEUE: usize = 16;
+/// ~150 bytes each as single routes, 32 in packed groups): 8 keep the task busy (each
+/// stream task parses its next batch meanwhile) while bounding that memory.
+const CMD_QUEUE: usize = 8;
 
 /// Starts the RIB task (and its startup hold timer) on the current tokio runtime.
 pub fn spawn(opts: RibOptions) -> RibHandle {

@@ -3,7 +3,11 @@
 //!
 //! - Changes are not queued per route: a changed prefix is flagged dirty in the table and its
 //!   key queued once; when a batch is built, the prefix's *current* state is sent, so changes
-//!   made while earlier batches are in flight coalesce.
+//!   made while earlier batches are in flight coalesce. The key queue is bounded per family
+//!   ([`QUEUE_MAX`]); past it the family's table is swept in key order for dirty entries, so a
+//!   slow FEA costs no memory per waiting route.
+//! - Batches carry IPv4 and IPv6 half and half while both have changes (oxr-fea inserts the
+//!   two families in parallel).
 //! - Up to `WINDOW` batches of up to `BATCH` routes are in flight; acks (by seq) open the
 //!   window again.
 //! - On every (re)connect: a batch with `begin_sync`, the whole FIB view as adds (a cursor
@@ -11,6 +15,8 @@
 //!   only once every expected protocol sent EndOfRib or the startup hold elapsed, so a RIB
 //!   restart flushes nothing from the kernel.
 
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +31,7 @@ use tokio_stream::StreamExt;
 
 use crate::actor::{Cmd, RibHandle};
 use crate::table::{
-    Action, ClientId, Entry, FibNhSet, Key, Table, CONNECTED_CLIENT, FIB_DIRTY, FIB_SENT,
+    Action, ClientId, Entry, EntryMut, FibNhSet, Key, Table, CONNECTED_CLIENT, FIB_DIRTY, FIB_SENT,
 };
 
 /// Routes per FibBatch.
@@ -76,6 +82,59 @@ pub fn desired(e: &Entry, protocol_of: &dyn Fn(ClientId) -> Arc<str>) -> Option<
     })
 }
 
+/// Dirty prefixes a family remembers by key (32 bytes each) before it falls back to
+/// sweeping the table for dirty entries: the backlog's memory stays bounded (about 1 MiB a
+/// family) however far the FEA is behind, e.g. a full table waiting for the kernel.
+pub const QUEUE_MAX: usize = 16 * BATCH;
+
+/// One family's dirty prefixes not sent yet. Invariant: every entry of the family flagged
+/// `FIB_DIRTY` is in `queue`, or a sweep is in progress and it lies after the sweep's
+/// cursor, or `rescan` is set.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Prefixes that became dirty, oldest first (at most [`QUEUE_MAX`]).
+    queue: VecDeque<Key>,
+    /// A sweep in progress: the last key it walked (None: it starts at the family's start).
+    sweep: Option<Option<Key>>,
+    /// The queue overflowed while a sweep was running, so dirty entries may also lie
+    /// behind its cursor: the sweep starts over once it reaches the end.
+    rescan: bool,
+}
+
+impl Backlog {
+    /// Remembers a prefix that just became dirty (`max`: the queue's bound).
+    fn push(&mut self, key: Key, max: usize) {
+        if let Some(cursor) = self.sweep {
+            if self.rescan || cursor.is_none_or(|c| key > c) {
+                // The running sweep (or the pass after it) will find it.
+                return;
+            }
+        }
+        if self.queue.len() < max {
+            self.queue.push_back(key);
+            return;
+        }
+        // Overflow: forget the keys (their entries stay flagged) and walk the table instead.
+        self.queue = VecDeque::new();
+        match self.sweep {
+            None => self.sweep = Some(None),
+            Some(_) => self.rescan = true,
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.sweep.is_none()
+    }
+}
+
+/// Where a session's full dump of one family stands.
+#[derive(Clone, Copy, Debug, Default)]
+struct Dump {
+    /// The dump has sent every entry up to this key.
+    after: Option<Key>,
+    done: bool,
+}
+
 /// A connected ProgramFib stream, as the RIB task sees it.
 #[derive(Debug)]
 struct Session {
@@ -84,9 +143,8 @@ struct Session {
     next_seq: u64,
     in_flight: usize,
     begun: bool,
-    /// The dump has sent every entry up to this key.
-    dump_after: Option<Key>,
-    dump_done: bool,
+    /// The resynchronisation dump, per family (IPv4, IPv6).
+    dump: [Dump; 2],
     end_sent: bool,
 }
 
@@ -105,22 +163,134 @@ pub struct FibCounters {
     pub syncs: u64,
 }
 
-/// The queue of FIB changes and the state of the FEA session.
-#[derive(Debug, Default)]
+/// The queue of FIB changes (per family: IPv4, IPv6) and the state of the FEA session.
+#[derive(Debug)]
 pub struct FibQueue {
-    pending: Vec<Key>,
+    backlog: [Backlog; 2],
+    /// Keys each family's queue holds at most ([`QUEUE_MAX`]; smaller in tests).
+    queue_max: usize,
     session: Option<Session>,
     /// Counters.
     pub counters: FibCounters,
 }
 
-impl FibQueue {
-    /// Queues `key` (whose entry is `e`) to be sent with its current state.
-    pub fn mark(&mut self, key: Key, e: &mut Entry) {
-        if e.flags & FIB_DIRTY == 0 {
-            e.flags |= FIB_DIRTY;
-            self.pending.push(key);
+impl Default for FibQueue {
+    fn default() -> Self {
+        FibQueue {
+            backlog: Default::default(),
+            queue_max: QUEUE_MAX,
+            session: None,
+            counters: FibCounters::default(),
         }
+    }
+}
+
+fn out_len(out: &FibOut) -> usize {
+    out.add.len() + out.delete.len()
+}
+
+/// Moves a dirty entry's current FIB state into `out` (an add, or a delete if the FEA was
+/// told to install it); returns whether the entry has nothing left and can be dropped.
+fn send_dirty(
+    k: Key,
+    e: EntryMut<'_>,
+    out: &mut FibOut,
+    protocol_of: &dyn Fn(ClientId) -> Arc<str>,
+) -> bool {
+    *e.flags &= !FIB_DIRTY;
+    match desired(&e, protocol_of) {
+        Some(info) => {
+            *e.flags |= FIB_SENT;
+            out.add.push((k, info));
+            false
+        }
+        None => {
+            if *e.flags & FIB_SENT != 0 {
+                *e.flags &= !FIB_SENT;
+                out.delete.push(k);
+            }
+            e.cands.is_empty()
+        }
+    }
+}
+
+/// Adds to `out`, until it holds `cap` routes, what one family has to send: the session's
+/// dump first (so a reconnect sends each route once), then queued changes, then a sweep.
+fn fill(
+    v6: bool,
+    cap: usize,
+    dump: &mut Dump,
+    b: &mut Backlog,
+    table: &mut Table,
+    out: &mut FibOut,
+    protocol_of: &dyn Fn(ClientId) -> Arc<str>,
+) {
+    if !dump.done && out_len(out) < cap {
+        let mut last = dump.after;
+        dump.done = table.for_each_mut_family(v6, dump.after, |k, e| {
+            if out_len(out) >= cap {
+                return ControlFlow::Break(());
+            }
+            last = Some(k);
+            if let Some(info) = desired(&e, protocol_of) {
+                *e.flags |= FIB_SENT;
+                *e.flags &= !FIB_DIRTY;
+                out.add.push((k, info));
+            }
+            ControlFlow::Continue(())
+        });
+        dump.after = last;
+    }
+    while out_len(out) < cap {
+        let Some(k) = b.queue.pop_front() else { break };
+        let Some(e) = table.get_mut(&k) else { continue };
+        if *e.flags & FIB_DIRTY != 0 && send_dirty(k, e, out, protocol_of) {
+            table.remove(&k);
+        }
+    }
+    if b.queue.is_empty() && b.queue.capacity() > 4 * BATCH {
+        // Give back what a burst grew.
+        b.queue = VecDeque::new();
+    }
+    while out_len(out) < cap {
+        let Some(cursor) = b.sweep else { break };
+        let mut last = cursor;
+        let mut gone: Vec<Key> = Vec::new();
+        let finished = table.for_each_mut_family(v6, cursor, |k, e| {
+            if out_len(out) >= cap {
+                return ControlFlow::Break(());
+            }
+            last = Some(k);
+            if *e.flags & FIB_DIRTY != 0 && send_dirty(k, e, out, protocol_of) {
+                gone.push(k);
+            }
+            ControlFlow::Continue(())
+        });
+        for k in gone {
+            table.remove(&k);
+        }
+        b.sweep = if !finished {
+            Some(last)
+        } else if std::mem::take(&mut b.rescan) {
+            Some(None)
+        } else {
+            None
+        };
+    }
+}
+
+impl FibQueue {
+    /// Queues `key` (whose entry's flags are `flags`) to be sent with its current state.
+    pub fn mark(&mut self, key: Key, flags: &mut u8) {
+        if *flags & FIB_DIRTY == 0 {
+            *flags |= FIB_DIRTY;
+            self.backlog[usize::from(key.v6)].push(key, self.queue_max);
+        }
+    }
+
+    /// Sets the bound of each family's key queue (tests use a small one to reach sweeps).
+    pub fn set_queue_max(&mut self, max: usize) {
+        self.queue_max = max.max(1);
     }
 
     /// Whether a ProgramFib stream is up.
@@ -133,9 +303,19 @@ impl FibQueue {
         self.session.as_ref().is_some_and(|s| s.end_sent)
     }
 
-    /// Prefixes waiting to be sent (besides a dump in progress).
+    /// Prefixes queued by key (besides a dump or a sweep in progress).
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.backlog.iter().map(|b| b.queue.len()).sum()
+    }
+
+    /// Whether a family's backlog overflowed and is being swept from the table.
+    pub fn sweeping(&self) -> bool {
+        self.backlog.iter().any(|b| b.sweep.is_some())
+    }
+
+    /// Whether nothing waits to be sent (no queued key, no sweep; a dump aside).
+    pub fn idle(&self) -> bool {
+        self.backlog.iter().all(Backlog::is_idle)
     }
 
     /// A new ProgramFib stream: start a full resynchronisation on it.
@@ -146,8 +326,7 @@ impl FibQueue {
             next_seq: 1,
             in_flight: 0,
             begun: false,
-            dump_after: None,
-            dump_done: false,
+            dump: Default::default(),
             end_sent: false,
         });
     }
@@ -169,6 +348,11 @@ impl FibQueue {
 
     /// Sends as many batches as the window allows. `sync_ready`: the first synchronisation
     /// may complete (every expected protocol is back, or the startup hold is over).
+    ///
+    /// While both families have something to send, each batch carries half of each: oxr-fea
+    /// inserts a batch's IPv4 and IPv6 routes on two netlink sockets at once (the kernel
+    /// does not serialize the two families), so a backlog of both drains in the time of
+    /// the larger one. A family with nothing to send leaves the whole batch to the other.
     pub fn pump(
         &mut self,
         table: &mut Table,
@@ -184,50 +368,19 @@ impl FibQueue {
                 begin_sync: !s.begun,
                 ..Default::default()
             };
-            // The dump first, so a reconnect sends each route once.
-            if !s.dump_done {
-                let mut last = s.dump_after;
-                let mut finished = true;
-                table.for_each_mut(s.dump_after, |k, e| {
-                    if out.add.len() >= BATCH {
-                        finished = false;
-                        return std::ops::ControlFlow::Break(());
-                    }
-                    last = Some(k);
-                    if let Some(info) = desired(e, protocol_of) {
-                        e.flags |= FIB_SENT;
-                        e.flags &= !FIB_DIRTY;
-                        out.add.push((k, info));
-                    }
-                    std::ops::ControlFlow::Continue(())
-                });
-                s.dump_after = last;
-                s.dump_done = finished;
+            for (v6, cap) in [(false, BATCH / 2), (true, BATCH), (false, BATCH)] {
+                let f = usize::from(v6);
+                fill(
+                    v6,
+                    cap,
+                    &mut s.dump[f],
+                    &mut self.backlog[f],
+                    table,
+                    &mut out,
+                    protocol_of,
+                );
             }
-            while out.add.len() + out.delete.len() < BATCH {
-                let Some(k) = self.pending.pop() else { break };
-                let Some(e) = table.get_mut(&k) else { continue };
-                if e.flags & FIB_DIRTY == 0 {
-                    continue;
-                }
-                e.flags &= !FIB_DIRTY;
-                match desired(e, protocol_of) {
-                    Some(info) => {
-                        e.flags |= FIB_SENT;
-                        out.add.push((k, info));
-                    }
-                    None => {
-                        if e.flags & FIB_SENT != 0 {
-                            e.flags &= !FIB_SENT;
-                            out.delete.push(k);
-                        }
-                        if e.cands.is_empty() {
-                            table.remove(&k);
-                        }
-                    }
-                }
-            }
-            if s.dump_done && sync_ready && !s.end_sent {
+            if s.dump.iter().all(|d| d.done) && sync_ready && !s.end_sent {
                 out.end_sync = true;
                 s.end_sent = true;
                 self.counters.syncs += 1;

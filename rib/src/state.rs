@@ -474,7 +474,7 @@ impl RibState {
         let (gen, hold) = (c.gen, c.stale_hold.unwrap_or(default_hold));
         let mut stale = 0u64;
         let pools = &mut self.pools;
-        self.table.for_each_mut(None, |_, e| {
+        self.table.for_each_mut(None, |_, mut e| {
             if e.cands.iter().any(|c| c.client == client) {
                 let mut cands = e.cands.to_owned_cands();
                 for cand in cands.iter_mut().filter(|c| c.client == client) {
@@ -545,7 +545,7 @@ impl RibState {
                 break;
             };
             for k in &keys {
-                if let Some(e) = self.table.get_mut(k) {
+                if let Some(mut e) = self.table.get_mut(k) {
                     let mut cands = e.cands.to_owned_cands();
                     cands.retain(|c| !(c.client == client && c.stale));
                     e.cands = self.pools.cands(cands);
@@ -584,7 +584,7 @@ impl RibState {
     fn add_candidate(&mut self, key: Key, cand: Candidate) {
         let client = cand.client;
         let width = self.opts.ecmp_width;
-        let e = self.table.entry(key);
+        let mut e = self.table.entry(key);
         let mut cands = e.cands.to_owned_cands();
         match cands.iter_mut().find(|c| c.client == client) {
             Some(c) => {
@@ -611,13 +611,13 @@ impl RibState {
         if e.sel.as_deref() != new.as_ref() {
             let new = new.map(|s| self.pools.sels.get(s));
             let old = std::mem::replace(&mut e.sel, new.clone());
-            e.flags |= SEL_CHANGED;
+            *e.flags |= SEL_CHANGED;
             self.selection_changed(key, old, new);
         }
     }
 
     fn withdraw_route(&mut self, client: ClientId, key: Key) {
-        let Some(e) = self.table.get_mut(&key) else {
+        let Some(mut e) = self.table.get_mut(&key) else {
             return;
         };
         let before = e.cands.len();
@@ -632,19 +632,19 @@ impl RibState {
     /// Re-runs selection for `key`; a change queues the prefix for resolution.
     fn reselect(&mut self, key: Key) {
         let width = self.opts.ecmp_width;
-        let Some(e) = self.table.get_mut(&key) else {
+        let Some(mut e) = self.table.get_mut(&key) else {
             return;
         };
         let new = select(&e.cands, width);
         if e.sel.as_deref() == new.as_ref() {
-            if e.sel.is_none() && e.flags & FIB_SENT == 0 {
+            if e.sel.is_none() && *e.flags & FIB_SENT == 0 {
                 self.table.remove(&key);
             }
             return;
         }
         let new = new.map(|s| self.pools.sels.get(s));
         let old = std::mem::replace(&mut e.sel, new.clone());
-        e.flags |= SEL_CHANGED;
+        *e.flags |= SEL_CHANGED;
         self.selection_changed(key, old, new);
     }
 
@@ -807,8 +807,8 @@ impl RibState {
         } else {
             quick
         };
-        let sel_changed = e.flags & SEL_CHANGED != 0;
-        e.flags &= !SEL_CHANGED;
+        let sel_changed = *e.flags & SEL_CHANGED != 0;
+        *e.flags &= !SEL_CHANGED;
         if !sel_changed && new_res.as_ref() == e.res.as_deref() {
             return;
         }
@@ -818,10 +818,10 @@ impl RibState {
             .as_ref()
             .is_some_and(|s| s.primary != CONNECTED_CLIENT)
             && e.res.is_some();
-        if in_fib || e.flags & FIB_SENT != 0 {
-            self.fib.mark(key, e);
+        if in_fib || *e.flags & FIB_SENT != 0 {
+            self.fib.mark(key, &mut *e.flags);
         }
-        if e.cands.is_empty() && e.flags & FIB_SENT == 0 {
+        if e.cands.is_empty() && *e.flags & FIB_SENT == 0 {
             self.table.remove(&key);
         }
         self.reevaluate_around(key);

@@ -782,3 +782,254 @@ async fn hold_timer_sweeps_a_client_that_does_not_return() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(count(h.clone()).await, 0, "swept after it");
 }
+
+/// A RIB with a FIB session whose window is full of un-acked batches (one route each),
+/// the key queue bounded at `queue_max` so a few changes overflow it into a sweep.
+fn rib_with_full_window(queue_max: usize) -> (RibState, Conn, mpsc::Receiver<FibOut>) {
+    let mut s = rib();
+    s.fib.set_queue_max(queue_max);
+    interfaces(
+        &mut s,
+        vec![iface(2, "eth0", true, &["192.0.2.1/24", "2001:db8::1/64"])],
+    );
+    s.startup_hold_expired();
+    let st = connect(&mut s, "static", 1);
+    let (tx, mut rx) = mpsc::channel(64);
+    s.fea_up(1, tx);
+    for i in 0..crate::fib_feed::WINDOW {
+        publish(
+            &mut s,
+            &st,
+            vec![route(&format!("10.{i}.0.0/16"), &["192.0.2.254"])],
+            &[],
+        );
+        s.pump_fib();
+    }
+    let mut n = 0;
+    while rx.try_recv().is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, crate::fib_feed::WINDOW);
+    (s, st, rx)
+}
+
+/// Acks every outstanding batch and collects what follows until the feed is quiet.
+fn ack_and_drain(s: &mut RibState, rx: &mut mpsc::Receiver<FibOut>) -> Vec<FibOut> {
+    for _ in 0..crate::fib_feed::WINDOW {
+        s.fib.ack(1, 0);
+    }
+    batches(rx, s)
+}
+
+#[test]
+fn fib_backlog_past_its_bound_is_swept_once_with_the_last_state() {
+    let (mut s, st, mut rx) = rib_with_full_window(4);
+    // Many more changes than the queue holds while nothing can be sent; one prefix changes
+    // three times, one already installed is withdrawn, one comes and goes unsent.
+    let routes: Vec<ParsedRoute> = (0..40)
+        .map(|i| route(&format!("172.16.{i}.0/24"), &["192.0.2.254"]))
+        .collect();
+    publish(&mut s, &st, routes, &[]);
+    for gw in ["192.0.2.250", "192.0.2.251", "192.0.2.252"] {
+        publish(&mut s, &st, vec![route("172.16.7.0/24", &[gw])], &[]);
+    }
+    publish(
+        &mut s,
+        &st,
+        vec![route("198.51.100.0/24", &["192.0.2.9"])],
+        &[],
+    );
+    publish(&mut s, &st, vec![], &["10.3.0.0/16", "198.51.100.0/24"]);
+    s.pump_fib();
+    assert!(rx.try_recv().is_err(), "window full");
+    assert!(s.fib.sweeping(), "the queue overflowed into a sweep");
+    assert!(s.fib.pending() <= 4, "the key queue stays bounded");
+
+    let b = ack_and_drain(&mut s, &mut rx);
+    let adds: Vec<(Key, Option<IpAddr>)> = b
+        .iter()
+        .flat_map(|b| &b.add)
+        .map(|(k, i)| (*k, i.nexthops[0].gateway))
+        .collect();
+    let deletes: Vec<Key> = b.iter().flat_map(|b| b.delete.iter().copied()).collect();
+    assert_eq!(adds.len(), 40, "each changed prefix once: {adds:?}");
+    for i in 0..40 {
+        let key = k(&format!("172.16.{i}.0/24"));
+        let sent: Vec<_> = adds.iter().filter(|(k, _)| *k == key).collect();
+        assert_eq!(sent.len(), 1, "{key}");
+        let want = if i == 7 { "192.0.2.252" } else { "192.0.2.254" };
+        assert_eq!(sent[0].1, Some(ip(want)), "{key} carries its last state");
+    }
+    assert_eq!(deletes, vec![k("10.3.0.0/16")], "the delete is not lost");
+    assert!(s.table.get(&k("10.3.0.0/16")).is_none());
+    assert!(s.table.get(&k("198.51.100.0/24")).is_none());
+    assert!(s.fib.idle() && !s.fib.sweeping());
+
+    // Back to the key queue: a later change goes out alone.
+    publish(
+        &mut s,
+        &st,
+        vec![route("172.16.3.0/24", &["192.0.2.9"])],
+        &[],
+    );
+    let b = batches(&mut rx, &mut s);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].add.len(), 1);
+    assert_eq!(b[0].add[0].0, k("172.16.3.0/24"));
+}
+
+#[test]
+fn fib_changes_behind_a_running_sweep_are_not_lost() {
+    use crate::fib_feed::BATCH;
+    let (mut s, st, mut rx) = rib_with_full_window(2);
+    let n = BATCH + BATCH / 4;
+    let p = |i: usize| format!("172.{}.{}.0/24", 16 + i / 256, i % 256);
+    let routes: Vec<ParsedRoute> = (0..n).map(|i| route(&p(i), &["192.0.2.254"])).collect();
+    publish(&mut s, &st, routes, &[]);
+    assert!(s.fib.sweeping());
+    // One ack: one full batch, the sweep stops part way.
+    s.fib.ack(1, 0);
+    s.pump_fib();
+    let first = rx.try_recv().unwrap();
+    assert_eq!(first.add.len(), BATCH);
+    assert!(s.fib.sweeping());
+    // Changes behind the sweep's cursor (queued by key, then past the bound: another pass)
+    // and ahead of it (found by this pass).
+    publish(&mut s, &st, vec![route("10.0.0.0/16", &["192.0.2.7"])], &[]);
+    for i in [100, 50, n - 3] {
+        publish(&mut s, &st, vec![route(&p(i), &["192.0.2.8"])], &[]);
+    }
+    let b = ack_and_drain(&mut s, &mut rx);
+    let adds: Vec<(Key, Option<IpAddr>)> = b
+        .iter()
+        .flat_map(|b| &b.add)
+        .map(|(k, i)| (*k, i.nexthops[0].gateway))
+        .collect();
+    assert_eq!(
+        adds.len(),
+        n - BATCH + 3,
+        "the rest once, the changed ones again"
+    );
+    for (key, gw) in [
+        (k("10.0.0.0/16"), "192.0.2.7"),
+        (k(&p(100)), "192.0.2.8"),
+        (k(&p(50)), "192.0.2.8"),
+        (k(&p(n - 3)), "192.0.2.8"),
+    ] {
+        let sent: Vec<_> = adds.iter().filter(|(k, _)| *k == key).collect();
+        assert_eq!(sent.len(), 1, "{key}");
+        assert_eq!(sent[0].1, Some(ip(gw)), "{key}");
+    }
+    assert!(s.fib.idle());
+}
+
+#[test]
+fn fib_resync_after_reconnect_sends_the_table_despite_a_backlog() {
+    let (mut s, st, rx) = rib_with_full_window(4);
+    let routes: Vec<ParsedRoute> = (0..30)
+        .map(|i| route(&format!("172.16.{i}.0/24"), &["192.0.2.254"]))
+        .collect();
+    publish(&mut s, &st, routes, &[]);
+    publish(&mut s, &st, vec![], &["10.5.0.0/16"]);
+    assert!(s.fib.sweeping());
+    // The FEA goes away with everything in flight; a new stream starts a resync.
+    drop(rx);
+    s.fib.session_down(1);
+    let (tx, mut rx2) = mpsc::channel(64);
+    s.fea_up(2, tx);
+    let mut b = Vec::new();
+    loop {
+        s.pump_fib();
+        let mut got = false;
+        while let Ok(x) = rx2.try_recv() {
+            s.fib.ack(2, 0);
+            b.push(x);
+            got = true;
+        }
+        if !got {
+            break;
+        }
+    }
+    assert!(b[0].begin_sync);
+    assert_eq!(b.iter().filter(|b| b.end_sync).count(), 1);
+    let mut adds: Vec<Key> = b.iter().flat_map(|b| &b.add).map(|(k, _)| *k).collect();
+    adds.sort();
+    adds.dedup();
+    // 7 of the window's routes plus the 30 new ones; 10.5/16 is not re-sent.
+    assert_eq!(adds.len(), 37, "{adds:?}");
+    assert!(!adds.contains(&k("10.5.0.0/16")));
+    assert!(s.table.get(&k("10.5.0.0/16")).is_none());
+    assert!(s.fib.idle());
+}
+
+#[test]
+fn fib_batches_carry_both_families_while_both_are_pending() {
+    use crate::fib_feed::BATCH;
+    let mut s = rib();
+    interfaces(
+        &mut s,
+        vec![iface(2, "eth0", true, &["192.0.2.1/24", "2001:db8::1/64"])],
+    );
+    s.startup_hold_expired();
+    let st = connect(&mut s, "static", 1);
+    // IPv4 first, then IPv6, as a full table arrives.
+    let n = BATCH * 3 / 4;
+    let v4: Vec<ParsedRoute> = (0..n)
+        .map(|i| {
+            route(
+                &format!("10.{}.{}.0/24", i / 256, i % 256),
+                &["192.0.2.254"],
+            )
+        })
+        .collect();
+    let v6: Vec<ParsedRoute> = (0..n)
+        .map(|i| route(&format!("2001:db8:{:x}::/48", i + 1), &["2001:db8::fe"]))
+        .collect();
+    publish(&mut s, &st, v4, &[]);
+    publish(&mut s, &st, v6, &[]);
+    let mut rx = fib_session(&mut s);
+    let b = batches(&mut rx, &mut s);
+    let fam = |b: &FibOut, v6: bool| b.add.iter().filter(|(k, _)| k.v6 == v6).count();
+    assert_eq!(b.len(), 2, "the dump in two full batches");
+    assert_eq!(
+        (fam(&b[0], false), fam(&b[0], true)),
+        (BATCH / 2, BATCH / 2)
+    );
+    assert_eq!(
+        (fam(&b[1], false), fam(&b[1], true)),
+        (n - BATCH / 2, n - BATCH / 2)
+    );
+    // Changes after the sync interleave the same way.
+    let v4: Vec<ParsedRoute> = (0..n)
+        .map(|i| {
+            route(
+                &format!("10.{}.{}.0/24", i / 256, i % 256),
+                &["192.0.2.253"],
+            )
+        })
+        .collect();
+    let v6: Vec<ParsedRoute> = (0..n)
+        .map(|i| route(&format!("2001:db8:{:x}::/48", i + 1), &["2001:db8::fd"]))
+        .collect();
+    publish(&mut s, &st, v4, &[]);
+    publish(&mut s, &st, v6, &[]);
+    let b = batches(&mut rx, &mut s);
+    assert_eq!(b.len(), 2);
+    assert_eq!(
+        (fam(&b[0], false), fam(&b[0], true)),
+        (BATCH / 2, BATCH / 2)
+    );
+    // Only one family pending: full batches of it.
+    let v4: Vec<ParsedRoute> = (0..n)
+        .map(|i| {
+            route(
+                &format!("10.{}.{}.0/24", i / 256, i % 256),
+                &["192.0.2.252"],
+            )
+        })
+        .collect();
+    publish(&mut s, &st, v4, &[]);
+    let b = batches(&mut rx, &mut s);
+    assert_eq!(b.len(), 1);
+    assert_eq!(fam(&b[0], false), n);
+}
