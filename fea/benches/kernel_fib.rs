@@ -7,6 +7,7 @@
 //! ```text
 //! cargo bench -p oxr-fea --bench kernel_fib
 //! OXR_BENCH_LIMIT=100000 cargo bench -p oxr-fea --bench kernel_fib
+//! OXR_FEA_IPV4_ORDER=arrival cargo bench -p oxr-fea --bench kernel_fib   # no spread order
 //! ```
 
 use std::collections::HashSet;
@@ -183,6 +184,7 @@ fn main() {
         route_protocol: 201,
         netlink_batch: batch,
         netns: Some(PathBuf::from("/var/run/netns").join(&ns.0)),
+        spread_ipv4: std::env::var("OXR_FEA_IPV4_ORDER").as_deref() != Ok("arrival"),
         ..Default::default()
     })
     .expect("kernel backend");

@@ -96,6 +96,8 @@ pub async fn run_until(
         netns: None,
         fastpath: section.fea.fastpath.clone(),
         fastpath_address: args.common.address_of("fastpath").ok(),
+        // For A/B measurements of the kernel insertion order (fea/BENCHMARKS.part.md).
+        spread_ipv4: std::env::var("OXR_FEA_IPV4_ORDER").as_deref() != Ok("arrival"),
     };
     let backend = tokio::task::spawn_blocking(move || backend::open(kind, &opts))
         .await

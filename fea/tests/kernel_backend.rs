@@ -307,3 +307,51 @@ fn interleaved_families_answer_in_op_order() {
         200
     );
 }
+
+#[test]
+fn spread_ipv4_order_answers_each_op_and_installs_all() {
+    if !root_or_skip("spread_ipv4_order_answers_each_op_and_installs_all") {
+        return;
+    }
+    let ns = Netns::new("spread");
+    let idx = ns.with_veth();
+    let mut b = open(&ns);
+    // Address-ordered IPv4 routes (the backend sends them in another order), a route the
+    // kernel refuses in the middle, and deletes of routes installed before.
+    let first: Vec<FibOp> = (0..20u32)
+        .map(|i| FibOp::Add(route(&format!("10.200.{i}.0/24"), &["10.0.0.2"], idx)))
+        .collect();
+    all_ok(b.apply(&first));
+    let mut ops: Vec<FibOp> = (0..300u32)
+        .map(|i| {
+            FibOp::Add(route(
+                &format!("10.{}.{}.0/24", 100 + i / 256, i % 256),
+                &["10.0.0.2"],
+                idx,
+            ))
+        })
+        .collect();
+    let bad = 137;
+    ops[bad] = FibOp::Add(route("10.250.0.0/24", &["10.0.0.9"], 9999));
+    for i in 0..10u32 {
+        ops.insert(
+            50 + 7 * i as usize,
+            FibOp::Delete(format!("10.200.{i}.0/24").parse().unwrap()),
+        );
+    }
+    let bad = ops
+        .iter()
+        .position(|o| o.prefix() == "10.250.0.0/24".parse().unwrap())
+        .unwrap();
+    let res = b.apply(&ops);
+    assert_eq!(res.len(), ops.len());
+    for (i, r) in res.iter().enumerate() {
+        assert_eq!(r.is_err(), i == bad, "op {i}: {r:?}");
+    }
+    assert_eq!(b.status().routes_ipv4, 20 + 299 - 10);
+    let kernel = ns.ip(&["route", "show", "proto", "201"]);
+    assert_eq!(kernel.lines().count(), 20 + 299 - 10);
+    assert!(kernel.contains("10.101.43.0/24"));
+    assert!(!kernel.contains("10.200.3.0/24"));
+    assert!(kernel.contains("10.200.13.0/24"));
+}

@@ -122,6 +122,36 @@ enum Cmd {
         /// Most search trials per point (plus the confirming one).
         #[arg(long, default_value_t = 12)]
         max_trials: u32,
+        /// XDP generator: most frames per BPF_PROG_RUN call (a burst into the first
+        /// router's 256-frame ring).
+        #[arg(long, default_value_t = oxr_lab::rfc2544::XDP_BURST)]
+        gen_burst: u64,
+        /// XDP generator: pacing tick in microseconds (batches of rate x tick frames).
+        #[arg(long, default_value_t = oxr_lab::rfc2544::XDP_TICK * 1e6)]
+        gen_tick_us: f64,
+        /// XDP generator: busy-wait (instead of sleeping) for waits shorter than this (us).
+        #[arg(long, default_value_t = oxr_lab::rfc2544::XDP_SPIN * 1e6)]
+        gen_spin_us: f64,
+        /// napi_defer_hard_irqs on the routers' ingress veths (0: kernel default).
+        #[arg(long, default_value_t = 0)]
+        napi_defer: u32,
+        /// gro_flush_timeout (us) on the routers' ingress veths (0: kernel default).
+        #[arg(long, default_value_t = 0)]
+        gro_flush_us: u32,
+        /// AF_XDP busy polling for the afxdp engine, us (fea.fastpath.busy-poll-usecs).
+        #[arg(long, default_value_t = 0)]
+        busy_poll_us: u32,
+        /// napi_defer_hard_irqs on the sink's veth (0: kernel default): while deferred, the
+        /// last router does not wake the sink's NAPI thread on the other core.
+        #[arg(long, default_value_t = oxr_lab::rfc2544::SINK_NAPI_DEFER)]
+        sink_napi_defer: u32,
+        /// gro_flush_timeout (us) on the sink's veth (0: kernel default).
+        #[arg(long, default_value_t = oxr_lab::rfc2544::SINK_GRO_FLUSH_US)]
+        sink_gro_flush_us: u32,
+        /// Let each trial lose up to this fraction of its frames (e.g. 0.005): the search
+        /// then finds a partial drop rate, not RFC 2544's zero-loss throughput.
+        #[arg(long, default_value_t = 0.0)]
+        loss_tolerance: f64,
         /// Also write the report as JSON here (and the plot beside it, `.svg`).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -174,6 +204,9 @@ enum Cmd {
         /// an RCU grace period): for comparison only.
         #[arg(long)]
         no_keep: bool,
+        /// Busy-wait for waits shorter than this (us) instead of sleeping.
+        #[arg(long, default_value_t = oxr_lab::rfc2544::XDP_SPIN * 1e6)]
+        spin_us: f64,
     },
     /// The XDP sink (run by rfc2544 in the sink namespace): prints its count for each line
     /// read.
@@ -287,6 +320,15 @@ fn main() -> ExitCode {
             max_rate,
             resolution,
             max_trials,
+            gen_burst,
+            gen_tick_us,
+            gen_spin_us,
+            napi_defer,
+            gro_flush_us,
+            busy_poll_us,
+            sink_napi_defer,
+            sink_gro_flush_us,
+            loss_tolerance,
             json,
             out,
         } => {
@@ -303,6 +345,18 @@ fn main() -> ExitCode {
                 router_cpu,
                 generator,
                 rt,
+                xdp_gen: oxr_lab::rfc2544::XdpGenOptions {
+                    burst: gen_burst,
+                    tick: gen_tick_us * 1e-6,
+                    keep_in_dispatcher: true,
+                    spin: gen_spin_us * 1e-6,
+                },
+                napi_defer,
+                gro_flush_us,
+                busy_poll_us,
+                sink_napi_defer,
+                sink_gro_flush_us,
+                loss_tolerance,
             };
             oxr_lab::rfc2544::run(&ctx, &opts).and_then(|r| {
                 let table = r.table();
@@ -351,11 +405,13 @@ fn main() -> ExitCode {
             burst,
             tick_us,
             no_keep,
+            spin_us,
         } => {
             let o = oxr_lab::rfc2544::XdpGenOptions {
                 burst,
                 tick: tick_us * 1e-6,
                 keep_in_dispatcher: !no_keep,
+                spin: spin_us * 1e-6,
             };
             oxr_lab::rfc2544::xdp_generate(&ifname, &dst_mac, size, rate, secs, cpu, &o).and_then(
                 |g| {

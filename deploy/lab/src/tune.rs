@@ -84,6 +84,27 @@ pub fn threaded_napi(
     Ok(new)
 }
 
+/// Sets `napi_defer_hard_irqs` and `gro_flush_timeout` (ns) of `ns:dev` when either is
+/// nonzero. On a veth they make a NAPI poll that found work re-arm a timer instead of
+/// completing: the ring is polled again after `gro_flush_ns` without waiting for the
+/// sender to schedule it (and producers skip the wake-up while it is armed).
+pub fn napi_defer(ns: &str, dev: &str, defer: u32, gro_flush_ns: u64) -> anyhow::Result<()> {
+    if defer == 0 && gro_flush_ns == 0 {
+        return Ok(());
+    }
+    netns_run(
+        ns,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "echo {defer} > /sys/class/net/{dev}/napi_defer_hard_irqs && \
+                 echo {gro_flush_ns} > /sys/class/net/{dev}/gro_flush_timeout"
+            ),
+        ],
+    )
+}
+
 /// SCHED_FIFO at `prio` for a thread (`chrt`): on a core shared with other work, a NAPI
 /// thread that is not scheduled for a few milliseconds overflows its 256-frame ring, which
 /// would measure the neighbours, not the router.
@@ -114,6 +135,22 @@ fn schedstat_ns(path: &str) -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Nanoseconds these tasks (pids or tids, not their threads) spent runnable but waiting for
+/// a CPU (second field of /proc/PID/schedstat): a NAPI thread woken but kept off its core
+/// (PREEMPT_NONE kernels run a task in kernel mode to its next preemption point first).
+pub fn wait_ns(tids: &[i32]) -> u64 {
+    tids.iter()
+        .filter_map(|t| {
+            std::fs::read_to_string(format!("/proc/{t}/schedstat"))
+                .ok()?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// CPU time (ns) used so far by these processes, every thread of each counted.

@@ -6,65 +6,19 @@
 //! Needs root and bird (otherwise SKIPPED) and the workspace's binaries beside oxr-lab.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use oxr_testlab::lab_file::{text, LabUp};
 
 fn skip(test: &str, why: &str) {
     println!("SKIPPED ({why}): {test}");
     eprintln!("SKIPPED ({why}): {test}");
 }
 
-/// A lab name and run root of its own; `down` on drop, also when the test fails.
-struct TestLab {
-    name: String,
-    root: tempfile::TempDir,
-}
-
-impl TestLab {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_oxr-lab"));
-        c.arg("--root").arg(self.root.path()).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running oxr-lab")
-    }
-
-    fn namespaces(&self) -> Vec<String> {
-        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with(&format!("{}-", self.name)))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// The kernel route to `prefix` in a member's namespace ("" if none).
-    fn route(&self, node: &str, prefix: &str) -> String {
-        let o = self.run(&[
-            "exec", &self.name, node, "--", "ip", "-4", "route", "show", prefix,
-        ]);
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-}
-
-impl Drop for TestLab {
-    fn drop(&mut self) {
-        let _ = self.run(&["down", &self.name]);
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// The kernel route to `prefix` in a member's namespace ("" if none).
+fn route(lab: &LabUp, node: &str, prefix: &str) -> String {
+    let o = lab.exec(node, &["ip", "-4", "route", "show", prefix]);
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 #[test]
@@ -79,23 +33,8 @@ fn ixp_members_learn_each_other_through_the_route_server() {
     if !Path::new("/usr/sbin/bird").exists() {
         return skip(test, "needs bird");
     }
-    let lab = TestLab {
-        name: format!("t{}x", std::process::id()),
-        root: tempfile::Builder::new()
-            .prefix("oxr-lab-ixp")
-            .tempdir()
-            .unwrap(),
-    };
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/ixp.toml");
-    let up = lab.run(&[
-        "up",
-        file.to_str().unwrap(),
-        "--name",
-        &lab.name,
-        "--wait",
-        "60",
-    ]);
-    assert!(up.status.success(), "up failed:\n{}", text(&up));
+    let lab = LabUp::up(&file, "ixp", 60);
     // rs, m1, m2, b3, b4 and the switch.
     assert_eq!(lab.namespaces().len(), 6);
 
@@ -105,7 +44,7 @@ fn ixp_members_learn_each_other_through_the_route_server() {
         let mut missing = Vec::new();
         for (m, i) in members {
             for (_, j) in members.iter().filter(|(_, j)| *j != i) {
-                let r = lab.route(m, &format!("10.65.{j}.0/24"));
+                let r = route(&lab, m, &format!("10.65.{j}.0/24"));
                 // Learned through the route server, but the next hop is the member itself.
                 if !r.contains(&format!("via 192.0.2.{j} ")) {
                     missing.push(format!("{m} lacks 10.65.{j}.0/24 via 192.0.2.{j} ({r:?})"));
@@ -119,23 +58,13 @@ fn ixp_members_learn_each_other_through_the_route_server() {
     };
     assert!(missing.is_empty(), "{missing:#?}");
 
-    let ping = lab.run(&[
-        "exec",
-        &lab.name,
+    let ping = lab.exec(
         "m1",
-        "--",
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "2",
-        "-I",
-        "10.65.1.1",
-        "10.65.3.1",
-    ]);
+        &["ping", "-c", "1", "-W", "2", "-I", "10.65.1.1", "10.65.3.1"],
+    );
     assert!(ping.status.success(), "ping m1 -> b3:\n{}", text(&ping));
 
-    let status = lab.run(&["status", &lab.name]);
+    let status = lab.oxr_lab(&["status", &lab.name]);
     let st = text(&status);
     assert!(status.status.success(), "{st}");
     for (node, want) in [
@@ -153,8 +82,8 @@ fn ixp_members_learn_each_other_through_the_route_server() {
         .lines()
         .any(|l| l.starts_with("lan") && l.contains("switch")));
 
-    let down = lab.run(&["down", &lab.name]);
+    let down = lab.oxr_lab(&["down", &lab.name]);
     assert!(down.status.success(), "{}", text(&down));
     assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
-    assert!(!lab.root.path().join(&lab.name).exists());
+    assert!(!lab.root().join(&lab.name).exists());
 }

@@ -6,8 +6,10 @@
 //! (deploy/test-all.sh builds them first); otherwise each test says SKIPPED.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use oxr_testlab::lab_file::{text, LabUp};
 
 /// Root (or a visible skip), and every binary the demo lab runs.
 fn ready(test: &str) -> bool {
@@ -28,112 +30,53 @@ fn demo_lab() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/demo.toml")
 }
 
-/// A lab name and run root of its own; `down` on drop if a test failed half-way.
-struct TestLab {
-    name: String,
-    root: tempfile::TempDir,
-}
-
-impl TestLab {
-    fn new(tag: &str) -> TestLab {
-        TestLab {
-            name: format!("t{}{tag}", std::process::id()),
-            root: tempfile::Builder::new()
-                .prefix("oxr-lab-test")
-                .tempdir()
-                .unwrap(),
+/// Processes whose command line names the lab's run root (routerd, its children, bird).
+fn processes(lab: &LabUp) -> Vec<String> {
+    let needle = lab.root().to_string_lossy().into_owned();
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if e.file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+            .is_none()
+        {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let zombie = std::fs::read_to_string(e.path().join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if cmd.contains(&needle) && !zombie {
+            v.push(cmd);
         }
     }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_oxr-lab"));
-        c.arg("--root").arg(self.root.path()).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running oxr-lab")
-    }
-
-    fn namespaces(&self) -> Vec<String> {
-        let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with(&format!("{}-", self.name)))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// Processes whose command line names the lab's run root (routerd, its children, bird).
-    fn processes(&self) -> Vec<String> {
-        let needle = self.root.path().to_string_lossy().into_owned();
-        let mut v = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            if e.file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-                .is_none()
-            {
-                continue;
-            }
-            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-                continue;
-            };
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            let zombie = std::fs::read_to_string(e.path().join("stat"))
-                .map(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .unwrap_or("")
-                        .trim_start()
-                        .starts_with('Z')
-                })
-                .unwrap_or(true);
-            if cmd.contains(&needle) && !zombie {
-                v.push(cmd);
-            }
-        }
-        v
-    }
-
-    /// Host links left by the `up` with this pid (its temporary veth names).
-    fn temp_links(up_pid: u32) -> Vec<String> {
-        std::fs::read_dir("/sys/class/net")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with(&format!("ol{up_pid}x")))
-            .collect()
-    }
-
-    fn assert_nothing_left(&self, up_pid: u32) {
-        assert_eq!(self.namespaces(), Vec::<String>::new(), "namespaces left");
-        assert_eq!(
-            TestLab::temp_links(up_pid),
-            Vec::<String>::new(),
-            "veths left"
-        );
-        assert_eq!(self.processes(), Vec::<String>::new(), "processes left");
-        assert!(!self.root.path().join(&self.name).exists(), "run dir left");
-    }
+    v
 }
 
-impl Drop for TestLab {
-    fn drop(&mut self) {
-        let _ = self.run(&["down", &self.name]);
-    }
+/// Host links left by the `up` with this pid (its temporary veth names).
+fn temp_links(up_pid: u32) -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("ol{up_pid}x")))
+        .collect()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn assert_nothing_left(lab: &LabUp, up_pid: u32) {
+    assert_eq!(lab.namespaces(), Vec::<String>::new(), "namespaces left");
+    assert_eq!(temp_links(up_pid), Vec::<String>::new(), "veths left");
+    assert_eq!(processes(lab), Vec::<String>::new(), "processes left");
+    assert!(!lab.root().join(&lab.name).exists(), "run dir left");
 }
 
 #[test]
@@ -141,10 +84,10 @@ fn demo_lab_comes_up_pings_across_and_goes_down_without_leftovers() {
     if !ready("demo_lab_comes_up_pings_across_and_goes_down_without_leftovers") {
         return;
     }
-    let lab = TestLab::new("u");
+    let lab = LabUp::new("u");
     let lab_file = demo_lab();
     let child = lab
-        .cmd(&[
+        .command(&[
             "up",
             lab_file.to_str().unwrap(),
             "--name",
@@ -152,7 +95,6 @@ fn demo_lab_comes_up_pings_across_and_goes_down_without_leftovers() {
             "--wait",
             "60",
         ])
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -168,20 +110,19 @@ fn demo_lab_comes_up_pings_across_and_goes_down_without_leftovers() {
     // r1's loopback reaches r3's through r2: OSPF routes in the kernel on both sides.
     let deadline = Instant::now() + Duration::from_secs(15);
     let ping = loop {
-        let o = lab.run(&[
-            "exec",
-            &lab.name,
+        let o = lab.exec(
             "r1",
-            "--",
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            "-I",
-            "10.255.0.1",
-            "10.255.0.3",
-        ]);
+            &[
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                "-I",
+                "10.255.0.1",
+                "10.255.0.3",
+            ],
+        );
         if o.status.success() || Instant::now() > deadline {
             break o;
         }
@@ -193,7 +134,7 @@ fn demo_lab_comes_up_pings_across_and_goes_down_without_leftovers() {
         text(&ping)
     );
 
-    let status = lab.run(&["status", &lab.name]);
+    let status = lab.oxr_lab(&["status", &lab.name]);
     let st = text(&status);
     assert!(status.status.success(), "{st}");
     for r in ["r1", "r2", "r3"] {
@@ -203,30 +144,29 @@ fn demo_lab_comes_up_pings_across_and_goes_down_without_leftovers() {
             "status of {r}:\n{st}"
         );
     }
-    assert!(text(&lab.run(&["list"])).contains(&lab.name));
+    assert!(text(&lab.oxr_lab(&["list"])).contains(&lab.name));
     // A second `up` of the same name is refused and leaves the running lab alone.
-    let again = lab.run(&["up", lab_file.to_str().unwrap(), "--name", &lab.name]);
+    let again = lab.oxr_lab(&["up", lab_file.to_str().unwrap(), "--name", &lab.name]);
     assert!(!again.status.success());
     assert!(text(&again).contains("already up"), "{}", text(&again));
     assert_eq!(lab.namespaces().len(), 3);
 
-    let down = lab.run(&["down", &lab.name]);
+    let down = lab.oxr_lab(&["down", &lab.name]);
     assert!(down.status.success(), "{}", text(&down));
-    lab.assert_nothing_left(up_pid);
+    assert_nothing_left(&lab, up_pid);
     // Idempotent.
-    let down = lab.run(&["down", &lab.name]);
+    let down = lab.oxr_lab(&["down", &lab.name]);
     assert!(down.status.success(), "{}", text(&down));
     assert!(text(&down).contains("nothing to do"));
 }
 
 /// Starts `up` without waiting, kills it -9 once `ready` holds, then `down` must leave
 /// nothing.
-fn kill_up_then_down(tag: &str, ready: impl Fn(&TestLab) -> bool) {
-    let lab = TestLab::new(tag);
+fn kill_up_then_down(tag: &str, ready: impl Fn(&LabUp) -> bool) {
+    let lab = LabUp::new(tag);
     let lab_file = demo_lab();
     let mut child = lab
-        .cmd(&["up", lab_file.to_str().unwrap(), "--name", &lab.name])
-        .stdin(Stdio::null())
+        .command(&["up", lab_file.to_str().unwrap(), "--name", &lab.name])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -240,11 +180,11 @@ fn kill_up_then_down(tag: &str, ready: impl Fn(&TestLab) -> bool) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!lab.namespaces().is_empty());
-    assert!(lab.root.path().join(&lab.name).join("state.json").exists());
+    assert!(lab.root().join(&lab.name).join("state.json").exists());
 
-    let down = lab.run(&["down", &lab.name]);
+    let down = lab.oxr_lab(&["down", &lab.name]);
     assert!(down.status.success(), "{}", text(&down));
-    lab.assert_nothing_left(up_pid);
+    assert_nothing_left(&lab, up_pid);
 }
 
 #[test]
@@ -257,6 +197,6 @@ fn down_cleans_up_after_up_was_killed_half_way() {
     // Once the first router runs: processes outlive oxr-lab and must be found.
     // (`up` itself names the lab root on its command line: wait for a router's daemon.)
     kill_up_then_down("p", |lab| {
-        lab.processes().iter().any(|c| c.contains("oxr-routerd"))
+        processes(lab).iter().any(|c| c.contains("oxr-routerd"))
     });
 }

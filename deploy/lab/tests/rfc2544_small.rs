@@ -204,8 +204,16 @@ fn rfc2544_xdp_generator_converges_and_reports() {
             "{v}"
         );
     }
+    // The bursts the router saw: at 20 kframes/s and a 250 us tick, batches of ~5 frames,
+    // never more than the burst cap.
+    let burst = v["xdp_gen_burst"].as_u64().unwrap();
+    let per_call = p["gen_frames_per_call"].as_f64().unwrap();
+    let max_batch = p["gen_max_batch"].as_u64().unwrap();
+    assert!((1.0..=burst as f64).contains(&per_call), "{v}");
+    assert!((1..=burst).contains(&max_batch), "{v}");
     let table = std::fs::read_to_string(out.with_extension("txt")).unwrap();
     assert!(table.contains("Xdp generator"), "{table}");
+    assert!(table.contains("frames per call"), "{table}");
     assert!(std::fs::read_to_string(out.with_extension("svg"))
         .unwrap()
         .starts_with("<svg"));

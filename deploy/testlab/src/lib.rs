@@ -555,10 +555,10 @@ impl Drop for Scratch {
 /// Labs from lab files, driven through the `oxr-lab` binary as a user would.
 pub mod lab_file {
     use std::path::Path;
-    use std::process::{Command, Output};
+    use std::process::{Command, Output, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::bin_dir;
+    use super::{bin_dir, Scratch};
 
     /// Stdout and stderr of a finished command, for assertion messages.
     pub fn text(out: &Output) -> String {
@@ -577,19 +577,18 @@ pub mod lab_file {
             .any(|l| l.trim().starts_with(&format!("{prefix} ")) && l.contains(rest))
     }
 
-    /// A lab brought up from a file under a unique name, taken down on drop (also when the
-    /// test fails or `up` itself failed half-way).
+    /// A lab brought up from a file under a unique name and a run root of its own
+    /// (`oxr-lab --root`), taken down on drop (also when the test fails or `up` itself
+    /// failed half-way).
     pub struct LabUp {
         pub name: String,
+        root: Scratch,
     }
 
     impl LabUp {
         /// `oxr-lab up FILE --name TAG-tPID --wait WAIT_SECS`, asserting it succeeds.
         pub fn up(file: &Path, tag: &str, wait_secs: u32) -> LabUp {
-            super::require_binaries(&["oxr-lab", "oxr-routerd", "oxr-fea", "oxr-rib", "oxrsh"]);
-            let lab = LabUp {
-                name: format!("{tag}-t{}", std::process::id() % 100_000),
-            };
+            let lab = LabUp::new(tag);
             let wait = wait_secs.to_string();
             let file = file.to_str().expect("lab file path is UTF-8");
             let up = lab.oxr_lab(&["up", file, "--name", &lab.name, "--wait", &wait]);
@@ -597,13 +596,46 @@ pub mod lab_file {
             lab
         }
 
-        /// Runs `oxr-lab ARGS` with the workspace's binaries.
-        pub fn oxr_lab(&self, args: &[&str]) -> Output {
-            Command::new(bin_dir().join("oxr-lab"))
+        /// The name `TAG-tPID` and an empty run root, nothing started: for a test that
+        /// runs `up` itself ([`command`](Self::command)).
+        pub fn new(tag: &str) -> LabUp {
+            super::require_binaries(&["oxr-lab", "oxr-routerd", "oxr-fea", "oxr-rib", "oxrsh"]);
+            let name = format!("{tag}-t{}", std::process::id() % 100_000);
+            let root = Scratch::new(&format!("lab-{name}"));
+            LabUp { name, root }
+        }
+
+        /// The lab's run root (`<root>/<name>` holds its state while it is up).
+        pub fn root(&self) -> &Path {
+            &self.root.0
+        }
+
+        /// `oxr-lab --root ROOT ARGS` with the workspace's binaries, not started.
+        pub fn command(&self, args: &[&str]) -> Command {
+            let mut c = Command::new(bin_dir().join("oxr-lab"));
+            c.arg("--root")
+                .arg(self.root())
                 .args(args)
                 .env("OXR_BIN_DIR", bin_dir())
-                .output()
-                .expect("running oxr-lab")
+                .stdin(Stdio::null());
+            c
+        }
+
+        /// Runs `oxr-lab ARGS` with the workspace's binaries.
+        pub fn oxr_lab(&self, args: &[&str]) -> Output {
+            self.command(args).output().expect("running oxr-lab")
+        }
+
+        /// The namespaces of this lab (`<name>-<node>`) that exist.
+        pub fn namespaces(&self) -> Vec<String> {
+            let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+            let prefix = format!("{}-", self.name);
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|n| n.starts_with(&prefix))
+                .map(str::to_string)
+                .collect()
         }
 
         /// Runs `cmd` in `node`'s namespace.

@@ -102,15 +102,6 @@ static __always_inline int count(__u32 idx, int action)
 	return action;
 }
 
-/* RFC 1624 incremental update for a TTL decrement (as the kernel's ip_decrease_ttl). */
-static __always_inline void ipv4_decrease_ttl(struct iphdr *iph)
-{
-	__u32 check = (__u32)iph->check;
-	check += (__u32)bpf_htons(0x0100);
-	iph->check = (__u16)(check + (check >= 0xFFFF));
-	iph->ttl--;
-}
-
 /* The flow hash of src/tables.rs `flow_hash`: FNV-1a over 32-bit words (host-order loads of
  * the wire bytes), murmur3 fmix32 at the end. */
 static __always_inline __u32 mix(__u32 h, __u32 w)
@@ -238,17 +229,20 @@ static __always_inline struct fp_neigh *resolve(__u32 nh_id, __u32 family, const
 		*verdict = FP_C_PASS_NO_NEIGH;
 		return NULL;
 	}
-	if (!bpf_map_lookup_elem(&tx_ports, ifindex)) {
-		*verdict = FP_C_PASS_NOT_ATTACHED;
-		return NULL;
-	}
+	/* Whether the egress is attached is asked by finish(): bpf_redirect_map's own lookup
+	 * in the xdp mode, which saves a devmap lookup per packet. */
 	return n;
 }
 
+/* Hands a frame that will be forwarded to its egress. The devmap redirect is set up first:
+ * it only records the target (the frame moves after the program returns), and its XDP_PASS
+ * fallback says the egress is not attached, before anything in the frame is rewritten. */
 static __always_inline int finish(struct xdp_md *ctx, struct ethhdr *eth, struct fp_neigh *n,
-				  __u32 ifindex, __u32 mode)
+				  __u32 ifindex, __u32 mode, __u8 *ttl, __u16 *check)
 {
 	if (mode == 1) {
+		if (!bpf_map_lookup_elem(&tx_ports, &ifindex))
+			return count(FP_C_PASS_NOT_ATTACHED, XDP_PASS);
 		/* User space rewrites; the frame goes untouched to this queue's socket. */
 		__u32 in = ctx->ingress_ifindex;
 		__u32 *base = bpf_map_lookup_elem(&xsk_base, &in);
@@ -259,9 +253,19 @@ static __always_inline int finish(struct xdp_md *ctx, struct ethhdr *eth, struct
 			return count(FP_C_TO_USERSPACE, r);
 		return count(FP_C_PASS_OTHER, r);
 	}
+	int r = bpf_redirect_map(&tx_ports, ifindex, XDP_PASS);
+	if (r != XDP_REDIRECT)
+		return count(FP_C_PASS_NOT_ATTACHED, XDP_PASS);
+	if (check) {
+		/* RFC 1624 incremental update for a TTL decrement (as the kernel's
+		 * ip_decrease_ttl). */
+		__u32 c = (__u32)*check + (__u32)bpf_htons(0x0100);
+		*check = (__u16)(c + (c >= 0xFFFF));
+	}
+	(*ttl)--;
 	__builtin_memcpy(eth->h_dest, n->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, n->smac, ETH_ALEN);
-	return count(FP_C_FORWARDED, bpf_redirect_map(&tx_ports, ifindex, 0));
+	return count(FP_C_FORWARDED, r);
 }
 
 SEC("xdp")
@@ -315,9 +319,7 @@ int oxr_fastpath(struct xdp_md *ctx)
 		}
 		if (bpf_ntohs(iph->tot_len) > n->mtu)
 			return count(FP_C_PASS_MTU, XDP_PASS);
-		if (mode != 1)
-			ipv4_decrease_ttl(iph);
-		return finish(ctx, eth, n, ifindex, mode);
+		return finish(ctx, eth, n, ifindex, mode, &iph->ttl, &iph->check);
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
@@ -352,9 +354,7 @@ int oxr_fastpath(struct xdp_md *ctx)
 		}
 		if (bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > n->mtu)
 			return count(FP_C_PASS_MTU, XDP_PASS);
-		if (mode != 1)
-			ip6->hop_limit--;
-		return finish(ctx, eth, n, ifindex, mode);
+		return finish(ctx, eth, n, ifindex, mode, &ip6->hop_limit, NULL);
 	}
 	return count(FP_C_PASS_NOT_IP, XDP_PASS);
 }

@@ -61,10 +61,7 @@ fn rx_packets(ns: &Netns, ifname: &str) -> u64 {
 /// Sends `per_flow` datagrams on each of `flows` UDP sockets (distinct source ports) from
 /// inside `ns` to 192.0.2.1:5001, paced.
 fn udp_flows(ns: &str, flows: usize, per_flow: u32) {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("netns file");
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    in_ns(ns, move || {
         let socks: Vec<UdpSocket> = (0..flows)
             .map(|_| UdpSocket::bind("0.0.0.0:0").unwrap())
             .collect();
@@ -118,18 +115,14 @@ fn lab_for(engine: &str) {
     assert!(ok, "ip_forward: {err}");
 
     let dir = Scratch::new(&format!("ecmp-{tag}"));
-    let r = Router::start(&ra, "ecmp", &CONFIG.replace("ENGINE", engine), &dir.0, &[]);
-    let ready = wait_until(Duration::from_secs(20), || {
-        let v = fastpath(&r);
-        v["engine"] == engine
-            && v["interfaces"].as_object().is_some_and(|o| o.len() == 3)
-            && v["ecmp_groups"].as_u64().unwrap_or(0) >= 1
-    });
-    assert!(
-        ready,
-        "no ECMP route in the fast path: {}\n{}",
-        fastpath(&r),
-        r.logs()
+    let r = start_fastpath(
+        &ra,
+        "ecmp",
+        &CONFIG.replace("ENGINE", engine),
+        &dir.0,
+        (engine, 3),
+        "no ECMP route in the fast path",
+        |v| v["ecmp_groups"].as_u64().unwrap_or(0) >= 1,
     );
     let (_, routes, _) = r.sh(&["show fastpath routes"]);
     assert!(routes.contains("ecmp group"), "{routes}");
@@ -212,26 +205,14 @@ fn lab_for(engine: &str) {
 
 #[test]
 fn xdp_engine_spreads_flows_over_equal_cost_paths() {
-    let name = "xdp_engine_spreads_flows_over_equal_cost_paths";
-    if !require_root(name) || !have_tools(name) {
-        return;
+    if can_run("xdp_engine_spreads_flows_over_equal_cost_paths") {
+        lab_for("xdp");
     }
-    if !oxr_fastpath::xdp::available() {
-        println!("SKIPPED (XDP program not built: install clang and libbpf-dev)");
-        return;
-    }
-    lab_for("xdp");
 }
 
 #[test]
 fn afxdp_engine_spreads_flows_over_equal_cost_paths() {
-    let name = "afxdp_engine_spreads_flows_over_equal_cost_paths";
-    if !require_root(name) || !have_tools(name) {
-        return;
+    if can_run("afxdp_engine_spreads_flows_over_equal_cost_paths") {
+        lab_for("afxdp");
     }
-    if !oxr_fastpath::xdp::available() {
-        println!("SKIPPED (XDP program not built: install clang and libbpf-dev)");
-        return;
-    }
-    lab_for("afxdp");
 }

@@ -62,19 +62,6 @@ fn snmp6(ns: &Netns, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field}"))
 }
 
-/// Runs `f` on a thread inside namespace `ns`.
-fn in_ns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("netns file");
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-}
-
 /// Sends `n` UDP datagrams from hA to hB:5001 and returns how many arrived.
 fn udp_stream(a: &Netns, b: &Netns, n: u32) -> u32 {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -155,18 +142,14 @@ fn lab_for(engine: &str) {
     }
 
     let dir = Scratch::new(&format!("fastpath-{tag}"));
-    let r = Router::start(&ra, "fp", &config(engine, "10.71.2.2"), &dir.0, &[]);
-    let attached = wait_until(Duration::from_secs(20), || {
-        let v = fastpath(&r);
-        v["engine"] == engine
-            && v["interfaces"].as_object().is_some_and(|o| o.len() == 3)
-            && v["fea_routes"].as_u64().unwrap_or(0) >= 1
-    });
-    assert!(
-        attached,
-        "fast path never attached: {}\n{}",
-        fastpath(&r),
-        r.logs()
+    let r = start_fastpath(
+        &ra,
+        "fp",
+        &config(engine, "10.71.2.2"),
+        &dir.0,
+        (engine, 3),
+        "fast path never attached",
+        |v| v["fea_routes"].as_u64().unwrap_or(0) >= 1,
     );
 
     // The first packets resolve ARP through the kernel; the mirror then has the neighbors.
@@ -315,28 +298,14 @@ fn lab_for(engine: &str) {
 
 #[test]
 fn xdp_engine_forwards_between_namespaces() {
-    if !require_root("xdp_engine_forwards_between_namespaces")
-        || !have_tools("xdp_engine_forwards_between_namespaces")
-    {
-        return;
+    if can_run("xdp_engine_forwards_between_namespaces") {
+        lab_for("xdp");
     }
-    if !oxr_fastpath::xdp::available() {
-        println!("SKIPPED (XDP program not built: install clang and libbpf-dev)");
-        return;
-    }
-    lab_for("xdp");
 }
 
 #[test]
 fn afxdp_engine_forwards_between_namespaces() {
-    if !require_root("afxdp_engine_forwards_between_namespaces")
-        || !have_tools("afxdp_engine_forwards_between_namespaces")
-    {
-        return;
+    if can_run("afxdp_engine_forwards_between_namespaces") {
+        lab_for("afxdp");
     }
-    if !oxr_fastpath::xdp::available() {
-        println!("SKIPPED (XDP program not built: install clang and libbpf-dev)");
-        return;
-    }
-    lab_for("afxdp");
 }

@@ -202,6 +202,10 @@ pub struct BackendOptions {
     /// Where oxr-fastpath serves (`<run-dir>/fastpath.sock`); required by the fastpath
     /// backend.
     pub fastpath_address: Option<oxr_proto::transport::Address>,
+    /// Kernel backend: send each batch's IPv4 routes in bit-reversed address order
+    /// ([`kernel::spread_ipv4`]) instead of arrival order (default on; oxr-fea reads
+    /// `OXR_FEA_IPV4_ORDER=arrival` to turn it off for comparisons).
+    pub spread_ipv4: bool,
 }
 
 impl Default for BackendOptions {
@@ -212,6 +216,7 @@ impl Default for BackendOptions {
             netns: None,
             fastpath: oxr_config::FastpathConfig::default(),
             fastpath_address: None,
+            spread_ipv4: true,
         }
     }
 }

@@ -598,7 +598,17 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         let rib_done = wait_until(PHASE_LIMIT, Duration::from_millis(100), || {
             let n = loc_rib(router);
             if trace {
-                println!("  {:>7.2} s Loc-RIB {n}", est.elapsed().as_secs_f64());
+                // With oxr, oxr-bgp's RSS as the table grows (its pid is last).
+                let rss = match (router, pids.last()) {
+                    ("oxr", Some(p)) => std::fs::read_to_string(format!("/proc/{p}/status"))
+                        .unwrap_or_default()
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:").map(str::trim).map(String::from))
+                        .map(|r| format!(", oxr-bgp RSS {r}"))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                println!("  {:>7.2} s Loc-RIB {n}{rss}", est.elapsed().as_secs_f64());
             }
             n >= total
         });
@@ -649,6 +659,15 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
                 m["loc-rib-table-bytes"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0),
                 m["loc-rib-paths"],
                 m["attribute-sets-received"]
+            );
+            // Peak minus what is left after the feed: the transients.
+            println!(
+                "oxr   oxr-bgp RSS now {:.1} MB (peak {:.1} MB); RibPublisher pending peak {} \
+                 changes, {:.1} MB held now",
+                m["rss-kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                m["peak-rss-kib"].as_f64().unwrap_or(0.0) / 1024.0,
+                m["publisher-pending-peak"],
+                m["publisher-bytes"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0)
             );
         }
         let confirmed = count_proto(ns, if router == "oxr" { "201" } else { "bird" });

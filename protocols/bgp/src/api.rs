@@ -119,17 +119,19 @@ fn memory(inst: &Instance) -> Result<Reply, String> {
     let (sets_in, sets_out) = inst.interned();
     let bytes = rib.table_bytes();
     let t = format!(
-        "Loc-RIB: {} prefixes, {} paths, {:.1} MiB of table (attribute sets not included)\n\
+        "Loc-RIB: {} prefixes, {} paths ({} distinct, shared), {:.1} MiB of table (attribute sets not included)\n\
          Attribute sets: {sets_in} received, {sets_out} exported (shared by every path using them)\n\
          Adj-RIB-Out: {} entries over all neighbors\n",
         rib.len(),
         rib.paths(),
+        rib.distinct_paths(),
         bytes as f64 / (1024.0 * 1024.0),
         inst.adj_rib_out_len()
     );
     let json = serde_json::json!({
         "loc-rib-prefixes": rib.len(),
         "loc-rib-paths": rib.paths(),
+        "loc-rib-distinct-paths": rib.distinct_paths(),
         "loc-rib-table-bytes": bytes,
         "attribute-sets-received": sets_in,
         "attribute-sets-exported": sets_out,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
-
+use oxr_sdk::{SectionConfig, SectionError, SectionSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -249,47 +249,24 @@ impl BgpConfig {
     }
 }
 
-/// The `protocols.bgp` schema for the router configuration registry
-/// (oxr-routerd's `registry()`, and oxr-bgp's own `--config FILE` loading).
-pub struct BgpSchema;
-
-impl oxr_config::ProtocolSchema for BgpSchema {
-    fn name(&self) -> &'static str {
-        "bgp"
-    }
-
-    fn validate(
-        &self,
-        value: &toml::Value,
-        at: &oxr_config::ConfigPath,
-    ) -> Vec<oxr_config::ConfigError> {
-        let cfg = match oxr_config::deserialize_at::<BgpConfig>(value, at) {
-            Ok(c) => c,
-            Err(e) => return vec![e],
-        };
-        cfg.validate()
+/// What oxr-routerd's `--check-config` and oxr-config's loader run on the section: typed
+/// deserialization (unknown keys, wrong types), then [`BgpConfig::validate`].
+impl SectionConfig for BgpConfig {
+    fn check(&self) -> Vec<SectionError> {
+        self.validate()
             .into_iter()
-            .map(|(path, reason)| oxr_config::ConfigError {
-                // Re-parsed so quoting follows the router-wide path syntax; an
-                // indexed segment (`import-policy[0]`) may not parse, hence the
-                // fallback.
-                path: match oxr_config::ConfigPath::parse(&path) {
-                    Ok(rel) => oxr_config::ConfigPath([at.0.clone(), rel.0].concat()).to_string(),
-                    Err(_) => format!("{at}.{path}"),
-                },
-                reason,
-            })
+            .map(|(path, reason)| SectionError::new(path, reason))
             .collect()
     }
-
-    fn json_schema(&self) -> serde_json::Value {
-        oxr_config::schema_of::<BgpConfig>()
-    }
-
-    fn section_json(&self, value: &toml::Value) -> serde_json::Value {
-        oxr_config::section_json_of::<BgpConfig>(value)
-    }
 }
+
+/// The `protocols.bgp` schema for oxr-config's registry, derived from [`BgpConfig`]:
+/// oxr-routerd registers it (`Registry::builtin().with(BgpSchema)`) to validate, deliver
+/// and complete the section, and oxr-bgp registers it at start (through
+/// `Runtime::protocol`) so `--config FILE` goes through the SDK's validated loader.
+// A value named like the unit struct it replaces, so registries keep writing `BgpSchema`.
+#[allow(non_upper_case_globals)]
+pub const BgpSchema: SectionSchema<BgpConfig> = SectionSchema::new("bgp");
 
 #[cfg(test)]
 mod tests {

@@ -162,3 +162,18 @@ pub fn select<P: Candidate>(paths: &[P], max_paths: usize) -> Selection {
         multipath: set,
     }
 }
+
+impl<T: Candidate + ?Sized> Candidate for &T {
+    fn peer(&self) -> &PeerInfo {
+        (**self).peer()
+    }
+    fn attrs(&self) -> &PathAttributes {
+        (**self).attrs()
+    }
+    fn weight(&self) -> u32 {
+        (**self).weight()
+    }
+    fn igp_cost(&self) -> Option<u32> {
+        (**self).igp_cost()
+    }
+}

@@ -49,6 +49,10 @@ pub type ConnId = u64;
 /// First id the I/O layer uses for accepted connections.
 pub const ACCEPTED_CONN_BASE: ConnId = 1 << 40;
 
+/// Changed prefixes after which a read is flushed before its end (the RIB
+/// change list and the best-path list are per flush).
+const FLUSH_DIRTY: usize = 16 * 1024;
+
 /// Peer id of locally originated routes (`network`).
 pub const LOCAL_PEER: PeerId = 0;
 
@@ -688,13 +692,13 @@ impl Instance {
             let mut rib = LocRib::new(usize::from(cfg.max_paths));
             let old = std::mem::take(&mut self.core.loc_rib);
             for (p, e) in old.iter_v4() {
-                for path in &e.paths {
+                for path in e.paths() {
                     rib.update(IpNet::V4(*p), path.clone());
                 }
                 self.core.dirty.push(IpNet::V4(*p));
             }
             for (p, e) in old.iter_v6() {
-                for path in &e.paths {
+                for path in e.paths() {
                     rib.update(IpNet::V6(*p), path.clone());
                 }
                 self.core.dirty.push(IpNet::V6(*p));
@@ -1261,6 +1265,11 @@ impl Instance {
                     let msg = &buf[pos..pos + len];
                     pos += len;
                     self.on_message(addr, msg, out);
+                    if self.core.dirty.len() >= FLUSH_DIRTY {
+                        // A 1 MiB read of one attribute set is ~250k prefixes:
+                        // flushing as we go bounds the change lists.
+                        self.flush(out);
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -2204,10 +2213,10 @@ impl Instance {
     /// Every path of the Loc-RIB (or of one prefix), best marked, sorted.
     pub fn routes(&self, prefix: Option<IpNet>) -> Vec<PathView> {
         let mut v = Vec::new();
-        let mut push = |p: IpNet, e: &RibEntry| {
+        let mut push = |p: IpNet, e: RibEntry<'_>| {
             let best = e.best().map(|b| b.peer.id);
             let mp: Vec<PeerId> = e.multipath().map(|x| x.peer.id).collect();
-            for path in &e.paths {
+            for path in e.paths() {
                 let mut pv = PathView::new(
                     p,
                     &path.attrs,
@@ -2386,7 +2395,7 @@ fn flush_wbuf(n: &mut Neighbor, out: &mut Vec<Output>) {
 
 /// The RIB route for a Loc-RIB entry: its best path's (multipath) next hops,
 /// or None if it has none or the best path is our own.
-fn rib_route(prefix: IpNet, e: &RibEntry) -> Option<RibRoute> {
+fn rib_route(prefix: IpNet, e: RibEntry<'_>) -> Option<RibRoute> {
     let best = e.best()?;
     if best.peer.id == LOCAL_PEER {
         return None;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +27,15 @@ use tokio::time::Instant;
 use crate::instance::{ConnId, Input, Output, TimerKey, ACCEPTED_CONN_BASE};
 
 /// Most bytes handed to the instance in one `Received` (reads are merged up
-/// to this so one `handle` call covers many UPDATEs).
-const READ_CHUNK: usize = 1 << 20;
+/// to this so one `handle` call covers many UPDATEs). 128 KiB is ~32k IPv4
+/// prefixes of one attribute set: the RIB change list of a batch stays a
+/// few MB (1 MiB reads made it ~22 MB at once, left behind as heap holes).
+const READ_CHUNK: usize = 128 << 10;
 /// First read buffer of a readable socket.
 const READ_FIRST: usize = 4096;
+/// Received bytes the event loop may have waiting before readers stop
+/// reading (see [`Backlog`]).
+const MAX_BACKLOG: usize = 512 << 10;
 /// Give up an outgoing connection attempt after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,9 +59,48 @@ pub enum WriteCmd {
     Close,
 }
 
+/// Bytes read from the sockets and not yet handled by the event loop.
+/// Readers wait while it is over [`MAX_BACKLOG`], so when a peer sends faster
+/// than the instance decodes, the kernel's receive buffer fills and TCP flow
+/// control slows the peer, instead of the event channel (unbounded, for the
+/// other events) buffering a whole table of UPDATEs.
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+impl Backlog {
+    async fn wait(&self) {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check: a release in between still wakes us.
+            freed.as_mut().enable();
+            if self.bytes.load(Ordering::Acquire) < MAX_BACKLOG {
+                return;
+            }
+            freed.await;
+        }
+    }
+}
+
+/// Where the socket tasks report, with the read backlog they share.
+#[derive(Debug, Clone)]
+struct Events {
+    tx: mpsc::UnboundedSender<IoEvent>,
+    backlog: Arc<Backlog>,
+}
+
+impl Events {
+    fn send(&self, ev: IoEvent) -> Result<(), mpsc::error::SendError<IoEvent>> {
+        self.tx.send(ev)
+    }
+}
+
 /// Socket state owned by the event loop.
 pub struct Io {
-    events: mpsc::UnboundedSender<IoEvent>,
+    events: Events,
     writers: HashMap<ConnId, mpsc::UnboundedSender<WriteCmd>>,
     /// Closed by the instance before its connect finished.
     cancelled: HashSet<ConnId>,
@@ -74,6 +118,10 @@ impl Io {
         events: mpsc::UnboundedSender<IoEvent>,
     ) -> io::Result<Io> {
         let next_accept = Arc::new(AtomicU64::new(ACCEPTED_CONN_BASE));
+        let events = Events {
+            tx: events,
+            backlog: Arc::default(),
+        };
         let mut listeners = Vec::new();
         for a in addrs {
             let sock = if a.is_ipv4() {
@@ -101,6 +149,15 @@ impl Io {
             md5_peers: HashSet::new(),
             start: Instant::now(),
         })
+    }
+
+    /// The event loop handled `bytes` of received data (the sum of the
+    /// `Received` inputs it took): readers waiting on the backlog resume.
+    pub fn handled(&self, bytes: usize) {
+        if bytes > 0 {
+            self.events.backlog.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.events.backlog.freed.notify_waiters();
+        }
     }
 
     /// Milliseconds since start (the instance's clock).
@@ -213,11 +270,7 @@ impl Io {
     }
 }
 
-async fn accept_loop(
-    l: Arc<TcpListener>,
-    events: mpsc::UnboundedSender<IoEvent>,
-    next: Arc<AtomicU64>,
-) {
+async fn accept_loop(l: Arc<TcpListener>, events: Events, next: Arc<AtomicU64>) {
     loop {
         match l.accept().await {
             Ok((stream, peer)) => {
@@ -260,7 +313,7 @@ async fn connect(
     local: Option<IpAddr>,
     ttl: u8,
     md5_key: Option<String>,
-    events: mpsc::UnboundedSender<IoEvent>,
+    events: Events,
 ) {
     let r = async {
         let sock = if peer.is_ipv4() {
@@ -305,12 +358,7 @@ fn set_ttl(s: SockRef<'_>, v6: bool, ttl: u8) -> io::Result<()> {
 /// Reports the connection up (`up`), then starts its reader and writer: the
 /// channel is FIFO, so the instance hears of the connection before its bytes.
 /// Returns false when the event loop is gone.
-fn spawn_conn(
-    conn: ConnId,
-    stream: TcpStream,
-    events: &mpsc::UnboundedSender<IoEvent>,
-    up: Input,
-) -> bool {
+fn spawn_conn(conn: ConnId, stream: TcpStream, events: &Events, up: Input) -> bool {
     let (r, w) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     if events.send(IoEvent::Up(conn, tx, up)).is_err() {
@@ -325,8 +373,9 @@ fn spawn_conn(
 /// session holds no read buffer (200 sessions would otherwise pin 200 x 64 KiB).
 /// The buffer starts small (keepalives) and doubles while more is readable,
 /// up to [`READ_CHUNK`].
-async fn read_loop(conn: ConnId, r: OwnedReadHalf, events: mpsc::UnboundedSender<IoEvent>) {
+async fn read_loop(conn: ConnId, r: OwnedReadHalf, events: Events) {
     loop {
+        events.backlog.wait().await;
         if r.readable().await.is_err() {
             break;
         }
@@ -351,6 +400,7 @@ async fn read_loop(conn: ConnId, r: OwnedReadHalf, events: mpsc::UnboundedSender
             }
         }
         if !data.is_empty() {
+            events.backlog.bytes.fetch_add(data.len(), Ordering::AcqRel);
             let ev = IoEvent::Input(Input::Received { conn, bytes: data });
             if events.send(ev).is_err() {
                 return;

@@ -105,21 +105,21 @@ fn peer_index_table(
 fn rib_record(
     seq: u32,
     prefix: &IpNet,
-    entry: &RibEntry,
+    entry: RibEntry<'_>,
     index: &BTreeMap<PeerId, u16>,
     ts: u32,
 ) -> io::Result<Vec<u8>> {
     let mut b = Vec::with_capacity(64);
     b.extend_from_slice(&seq.to_be_bytes());
     encode_prefix(prefix, &mut b);
-    let n = u16::try_from(entry.paths.len()).map_err(|_| io::Error::other("too many paths"))?;
+    let n = u16::try_from(entry.paths().len()).map_err(|_| io::Error::other("too many paths"))?;
     b.extend_from_slice(&n.to_be_bytes());
     let opts = EncodeOptions {
         four_octet_as: true,
         skip_mp: true,
     };
     let mut attrs = Vec::with_capacity(64);
-    for p in &entry.paths {
+    for p in entry.paths() {
         let idx = index.get(&p.peer.id).copied().unwrap_or(0);
         attrs.clear();
         p.attrs
@@ -159,7 +159,7 @@ pub fn write_table_dump(
         .map(|(_, e)| e)
         .chain(rib.iter_v6().map(|(_, e)| e))
     {
-        for p in &e.paths {
+        for p in e.paths() {
             peers.entry(p.peer.id).or_insert_with(|| p.peer.clone());
         }
     }

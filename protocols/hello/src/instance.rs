@@ -18,32 +18,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 use ipnet::{IpNet, Ipv4Net};
-use oxr_sdk::{Interface, RibUpdate};
+use oxr_sdk::udp_protocol::{Action, Event};
+use oxr_sdk::{Interface, RibUpdate, ShowOutput, UdpProtocol};
 use serde::{Deserialize, Serialize};
 
+use crate::api;
 use crate::config::HelloConfig;
-use crate::packet::Hello;
+use crate::packet::{self, Hello};
 use crate::rib::{self, RouteSet};
 
-/// One input of the event loop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Input {
-    /// The section, new or changed (None: removed).
-    Config(Option<HelloConfig>),
-    /// An interface appeared or changed (from oxr-fea).
-    Interface(Interface),
-    /// An interface disappeared.
-    InterfaceRemoved(String),
-    /// A datagram arrived on an interface's socket.
-    Packet {
-        ifname: String,
-        src: SocketAddrV4,
-        data: Vec<u8>,
-    },
-    /// A timer set with [`Output::Timer`] expired.
-    Timer(TimerKey),
-}
+/// One input of the event loop: the SDK's [`Event`] (config, interface, packet, timer).
+pub type Input = Event<HelloConfig, TimerKey>;
 
 /// The instance's timers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -268,6 +253,48 @@ impl Instance {
                 (i.is_up() && v4).then(|| (n.clone(), i.ifindex))
             })
             .collect()
+    }
+}
+
+impl From<Output> for Action<TimerKey> {
+    fn from(out: Output) -> Self {
+        match out {
+            Output::Send { ifname, hello } => Action::Send {
+                ifname,
+                dst: SocketAddrV4::new(Ipv4Addr::BROADCAST, packet::PORT),
+                data: hello.encode(),
+            },
+            Output::Timer { key, at } => Action::Timer { key, at },
+            Output::Rib(u) => Action::Rib(u),
+        }
+    }
+}
+
+/// How the SDK's event loop runs the instance (`Runtime::run_protocol`).
+impl UdpProtocol for Instance {
+    type Section = HelloConfig;
+    type Timer = TimerKey;
+    type Output = Output;
+    const PORT: u16 = packet::PORT;
+
+    fn commands() -> Vec<(Vec<&'static str>, &'static str)> {
+        api::commands()
+    }
+
+    fn handle_event(&mut self, now: u64, event: Input) -> Vec<Output> {
+        self.handle(now, event)
+    }
+
+    fn socket_interfaces(&self) -> BTreeMap<String, u32> {
+        self.active_interfaces()
+    }
+
+    fn show(&self, now: u64, words: &[String]) -> Result<ShowOutput, String> {
+        api::show(self, now, words)
+    }
+
+    fn metrics(&self) -> String {
+        api::metrics(self)
     }
 }
 

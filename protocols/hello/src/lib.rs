@@ -8,7 +8,8 @@
 //! - [`instance`]: flooding and aging as a pure event loop.
 //! - [`rib`]: what the heard hellos add up to in the RIB.
 //! - [`api`]: `show hello`.
-//! - `main.rs`: sockets, clock, SDK clients.
+//! - `main.rs`: the process, the SDK's event loop (`Runtime::run_protocol`): sockets,
+//!   clock, SDK clients.
 
 pub mod api;
 pub mod config;

@@ -2,7 +2,7 @@
 //!
 //! - [`process`]: the entry point pieces (common arguments, run directory, logging, serving
 //!   gRPC on the process's socket together with the generic `oxr.process.Process` show
-//!   service, graceful shutdown).
+//!   service, graceful shutdown, [`show_channel`] for state owned by an event loop).
 //! - [`runtime`]: the main loop of a protocol process in one call ([`Runtime`]).
 //! - [`route`]: routes as protocols see them, [`RibUpdate`] and [`RibSink`], the seam that
 //!   keeps a protocol's event loop testable without sockets.
@@ -18,6 +18,9 @@
 //! - [`sockets`]: UDP, multicast and raw IP sockets bound to one interface, and
 //!   [`UdpPerInterface`](sockets::UdpPerInterface), one per active interface.
 //! - [`timers`]: [`Timers`], an event loop's named deadlines.
+//! - [`udp_protocol`]: [`UdpProtocol`], the event loop of a protocol in the template's shape
+//!   (config, interfaces, one UDP socket per interface, timers, RIB, show), run by
+//!   [`Runtime::run_protocol`].
 
 pub mod backoff;
 pub mod config_client;
@@ -32,10 +35,11 @@ pub mod snapshot;
 pub mod sockets;
 pub mod testing;
 pub mod timers;
+pub mod udp_protocol;
 
 pub use config_client::{ConfigUpdate, ConfigWatcher};
 pub use fea_client::{Interface, InterfaceEvent, InterfaceWatcher};
-pub use process::{CommonArgs, ShowHandler, ShowOutput};
+pub use process::{show_channel, CommonArgs, ShowHandler, ShowOutput, ShowQuery};
 pub use protocol::{SectionConfig, SectionError, SectionSchema};
 pub use rib_client::{Hello, NexthopWatcher, RedistributionWatcher, RibPublisher};
 pub use route::{Action, Nexthop, RibSink, RibUpdate, Route};
@@ -43,3 +47,4 @@ pub use runtime::Runtime;
 pub use timers::Timers;
 /// For `#[oxr_sdk::async_trait] impl ShowHandler for ..` without a direct tonic dependency.
 pub use tonic::async_trait;
+pub use udp_protocol::UdpProtocol;

@@ -11,6 +11,7 @@ use oxr_proto::process::{
     ShowRequest,
 };
 use oxr_proto::transport::{self, Address};
+use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 /// Arguments shared by every oxr process (flatten into the process's own clap struct).
@@ -107,6 +108,74 @@ pub trait ShowHandler: Send + Sync + 'static {
     /// Counters in Prometheus text format.
     async fn metrics(&self) -> String {
         String::new()
+    }
+}
+
+/// A show or metrics request on its way from the gRPC side to the event loop that owns the
+/// state: what [`show_channel`]'s handler sends.
+pub enum ShowQuery {
+    /// `show <words>`.
+    Show(Vec<String>, oneshot::Sender<Result<ShowOutput, String>>),
+    /// Prometheus counters.
+    Metrics(oneshot::Sender<String>),
+}
+
+impl ShowQuery {
+    /// Answers with `show` or `metrics`, as the loop computes them from its state (a
+    /// requester that gave up is not an error).
+    pub fn answer(
+        self,
+        show: impl FnOnce(&[String]) -> Result<ShowOutput, String>,
+        metrics: impl FnOnce() -> String,
+    ) {
+        match self {
+            ShowQuery::Show(words, reply) => {
+                let _ = reply.send(show(&words));
+            }
+            ShowQuery::Metrics(reply) => {
+                let _ = reply.send(metrics());
+            }
+        }
+    }
+}
+
+/// A [`ShowHandler`] for state owned by an event loop: it declares `commands` and forwards
+/// every request over the returned channel, which the loop reads between events and answers
+/// with [`ShowQuery::answer`].
+pub fn show_channel(
+    commands: Vec<(Vec<&'static str>, &'static str)>,
+) -> (Arc<dyn ShowHandler>, mpsc::Receiver<ShowQuery>) {
+    let (tx, rx) = mpsc::channel(16);
+    (Arc::new(ForwardShow { commands, tx }), rx)
+}
+
+struct ForwardShow {
+    commands: Vec<(Vec<&'static str>, &'static str)>,
+    tx: mpsc::Sender<ShowQuery>,
+}
+
+#[tonic::async_trait]
+impl ShowHandler for ForwardShow {
+    fn commands(&self) -> Vec<(Vec<&'static str>, &'static str)> {
+        self.commands.clone()
+    }
+
+    async fn show(&self, words: &[String]) -> Result<ShowOutput, String> {
+        let (tx, rx) = oneshot::channel();
+        let gone = |_| "the process is shutting down".to_string();
+        self.tx
+            .send(ShowQuery::Show(words.to_vec(), tx))
+            .await
+            .map_err(gone)?;
+        rx.await.map_err(|_| "no answer".to_string())?
+    }
+
+    async fn metrics(&self) -> String {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(ShowQuery::Metrics(tx)).await.is_err() {
+            return String::new();
+        }
+        rx.await.unwrap_or_default()
     }
 }
 

@@ -15,6 +15,10 @@
 //!
 //!   Runtime::protocol::<Section>(name, args) does the same after answering
 //!   --config-schema / --check-config for oxr-routerd (see crate::protocol).
+//!
+//!   rt.run_protocol(hello, instance) is all of the above for a protocol in the
+//!   template's shape (config, interfaces, UDP per interface, timers, RIB; see
+//!   crate::udp_protocol): the event loop and its show handler come from the SDK.
 //! ```
 //!
 //! Graceful shutdown sends nothing special to the RIB: the Publish stream simply ends, and
@@ -37,6 +41,7 @@ use crate::fea_client::InterfaceWatcher;
 use crate::process::{self, init_logging, CommonArgs, ShowHandler};
 use crate::protocol::{self, SectionConfig, SectionSchema};
 use crate::rib_client::{Hello, NexthopWatcher, RibPublisher};
+use crate::udp_protocol::{self, UdpProtocol};
 
 /// A protocol process's surroundings: its name, arguments and run directory, and the
 /// clients it can open to the other processes of its router.
@@ -124,6 +129,31 @@ impl Runtime {
     /// Starts watching this router's interfaces.
     pub fn interfaces(&self) -> InterfaceWatcher {
         InterfaceWatcher::start(self.address_of("fea"))
+    }
+
+    /// Runs a protocol in the template's shape (see [`crate::udp_protocol`]): watches its
+    /// section, the interfaces and its UDP sockets, publishes to the RIB (announced as
+    /// `hello`), and feeds everything to `instance` in one event loop whose show handler
+    /// answers from the instance, until SIGTERM/SIGINT or until a source ends. A binary's
+    /// whole `main`:
+    ///
+    /// ```text
+    /// let args = Args::parse();
+    /// Runtime::protocol::<MyConfig>(PROCESS, args.common)?
+    ///     .run_protocol(rib::hello(), Instance::new())
+    ///     .await
+    /// ```
+    pub async fn run_protocol<P: UdpProtocol>(
+        self,
+        hello: Hello,
+        instance: P,
+    ) -> anyhow::Result<()> {
+        let config = self.config::<Option<P::Section>>()?;
+        let interfaces = self.interfaces();
+        let rib = self.rib_publisher(hello);
+        let (show, requests) = process::show_channel(P::commands());
+        let event_loop = udp_protocol::event_loop(instance, config, interfaces, rib, requests);
+        self.run(show, event_loop).await
     }
 
     /// Serves `oxr.process.Process` (with `show`) and runs `event_loop` until SIGTERM/SIGINT

@@ -457,3 +457,34 @@ impl Routerd for RouterdSvc {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
+
+// ---------------------------------------------------------------------------------------
+
+/// Asks a protocol binary what oxr-routerd asks it (see [`crate::protocol`]):
+/// runs `bin FLAG` (`--check-config` or `--config-schema`) with `stdin` and returns its
+/// exit code and its stdout parsed as JSON. Panics, showing both outputs, when stdout is
+/// not JSON: a test of these flags fails there.
+pub fn ask_protocol_binary(bin: &Path, flag: &str, stdin: &str) -> (i32, serde_json::Value) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(bin)
+        .arg(flag)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    // A binary that exits without reading stdin fails the write, not the test.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().expect("waiting for the binary");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{} {flag}: stdout is not JSON ({e}): {}{}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json)
+}

@@ -1,50 +1,18 @@
 //! `show template`: the routes published and the neighbors heard, as a table and as JSON,
 //! plus Prometheus counters. oxrsh learns the command from `Describe`: no shell change.
 //!
-//! The instance lives in the event loop, so [`Show`] (the gRPC side) asks it through a
-//! channel and the loop answers with [`show`], a pure function of the instance.
+//! The instance lives in the SDK's event loop (`Runtime::run_protocol`), which answers the
+//! gRPC side between events with [`show`] and [`metrics`], pure functions of the instance.
 
 use std::fmt::Write;
 
-use oxr_sdk::{ShowHandler, ShowOutput};
-use tokio::sync::{mpsc, oneshot};
+use oxr_sdk::ShowOutput;
 
 use crate::instance::Instance;
 
-/// A question from the gRPC side to the event loop.
-pub enum Request {
-    /// `show <words>`.
-    Show(Vec<String>, oneshot::Sender<Result<ShowOutput, String>>),
-    /// Prometheus counters.
-    Metrics(oneshot::Sender<String>),
-}
-
-/// The process's [`ShowHandler`]: forwards to the event loop.
-pub struct Show(pub mpsc::Sender<Request>);
-
-#[oxr_sdk::async_trait]
-impl ShowHandler for Show {
-    fn commands(&self) -> Vec<(Vec<&'static str>, &'static str)> {
-        vec![(vec![crate::PROCESS], "Routes published and neighbors heard")]
-    }
-
-    async fn show(&self, words: &[String]) -> Result<ShowOutput, String> {
-        let (tx, rx) = oneshot::channel();
-        let gone = |_| "the process is shutting down".to_string();
-        self.0
-            .send(Request::Show(words.to_vec(), tx))
-            .await
-            .map_err(gone)?;
-        rx.await.map_err(|_| "no answer".to_string())?
-    }
-
-    async fn metrics(&self) -> String {
-        let (tx, rx) = oneshot::channel();
-        if self.0.send(Request::Metrics(tx)).await.is_err() {
-            return String::new();
-        }
-        rx.await.unwrap_or_default()
-    }
+/// The show commands the process answers.
+pub fn commands() -> Vec<(Vec<&'static str>, &'static str)> {
+    vec![(vec![crate::PROCESS], "Routes published and neighbors heard")]
 }
 
 /// `show <words>` at time `now`.

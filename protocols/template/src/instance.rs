@@ -1,5 +1,6 @@
 //! The instance: the protocol's whole state and what it does, as a pure function of
-//! (time, input) -> outputs. `main.rs` owns the only I/O and feeds it; tests feed it
+//! (time, input) -> outputs. The SDK's event loop (`Runtime::run_protocol`, started by
+//! `main.rs`) owns the only I/O and feeds it through [`UdpProtocol`]; tests feed it
 //! recorded inputs and compare its outputs with files (tests/snapshots).
 //!
 //! ```text
@@ -7,7 +8,7 @@
 //!   oxr-fea ──InterfaceWatcher─> Input::Interface ┤                      ┌─> Output::Send  ─> UDP socket
 //!   UDP socket per interface ──> Input::Packet ───┼─> Instance::handle ──┼─> Output::Timer ─> timer wheel
 //!   timer wheel ───────────────> Input::Timer ────┘    (now, input)      └─> Output::Rib   ─> RibPublisher ─> oxr-rib
-//!   oxrsh ──Process.Show──> api.rs ──(channel)──> main loop reads the Instance
+//!   oxrsh ──Process.Show──> (channel) ──> the loop answers with api::show(&Instance)
 //! ```
 //!
 //! Time is milliseconds on the caller's clock (the process: since start; tests: fake).
@@ -15,32 +16,17 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use oxr_sdk::{Interface, RibUpdate};
+use oxr_sdk::udp_protocol::{Action, Event};
+use oxr_sdk::{Interface, RibUpdate, ShowOutput, UdpProtocol};
 use serde::{Deserialize, Serialize};
 
+use crate::api;
 use crate::config::TemplateConfig;
-use crate::packet::Hello;
+use crate::packet::{self, Hello};
 use crate::rib::{self, RouteSet};
 
-/// One input of the event loop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Input {
-    /// The section, new or changed (None: removed).
-    Config(Option<TemplateConfig>),
-    /// An interface appeared or changed (from oxr-fea).
-    Interface(Interface),
-    /// An interface disappeared.
-    InterfaceRemoved(String),
-    /// A datagram arrived on an interface's socket.
-    Packet {
-        ifname: String,
-        src: SocketAddrV4,
-        data: Vec<u8>,
-    },
-    /// A timer set with [`Output::Timer`] expired.
-    Timer(TimerKey),
-}
+/// One input of the event loop: the SDK's [`Event`] (config, interface, packet, timer).
+pub type Input = Event<TemplateConfig, TimerKey>;
 
 /// The instance's timers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -184,6 +170,48 @@ impl Instance {
             })?;
             Some((name.clone(), addr))
         })
+    }
+}
+
+impl From<Output> for Action<TimerKey> {
+    fn from(out: Output) -> Self {
+        match out {
+            Output::Send { ifname, hello } => Action::Send {
+                ifname,
+                dst: SocketAddrV4::new(Ipv4Addr::BROADCAST, packet::PORT),
+                data: hello.encode(),
+            },
+            Output::Timer { key, at } => Action::Timer { key, at },
+            Output::Rib(u) => Action::Rib(u),
+        }
+    }
+}
+
+/// How the SDK's event loop runs the instance (`Runtime::run_protocol`).
+impl UdpProtocol for Instance {
+    type Section = TemplateConfig;
+    type Timer = TimerKey;
+    type Output = Output;
+    const PORT: u16 = packet::PORT;
+
+    fn commands() -> Vec<(Vec<&'static str>, &'static str)> {
+        api::commands()
+    }
+
+    fn handle_event(&mut self, now: u64, event: Input) -> Vec<Output> {
+        self.handle(now, event)
+    }
+
+    fn socket_interfaces(&self) -> BTreeMap<String, u32> {
+        self.socket_interfaces()
+    }
+
+    fn show(&self, now: u64, words: &[String]) -> Result<ShowOutput, String> {
+        api::show(self, now, words)
+    }
+
+    fn metrics(&self) -> String {
+        api::metrics(self)
     }
 }
 

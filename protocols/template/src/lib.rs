@@ -11,7 +11,8 @@
 //!   timers in; packets, timers and RIB updates out.
 //! - [`rib`]: the routes it publishes (here: the configured `route."PREFIX".via`).
 //! - [`api`]: its show command (`show template`), served to oxrsh with no shell change.
-//! - `main.rs`: the only I/O (sockets, clock, SDK clients).
+//! - `main.rs`: the process: `Runtime::run_protocol` runs the instance in the SDK's event
+//!   loop, the only I/O (sockets, clock, SDK clients).
 
 pub mod api;
 pub mod config;
