@@ -94,6 +94,20 @@ def order(lst):
                 c = sorted(c, key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
             out += c
         return out
+    if a.order.startswith("bucketbitrev:"):
+        # What a sweep of the RIB's IPv4 index in bit-reversed bucket order sends: buckets
+        # (the top B bits) in bit-reversed order, each bucket in address order, then every
+        # window of 2,000 (one FIB batch) bit-reversed as oxr-fea does.
+        b = int(a.order.split(":")[1])
+        w = WIDTH
+        def brb(n):
+            top = n[0] >> (w - b)
+            return (int(format(top, "0%db" % b)[::-1], 2), n[0], n[1])
+        lst = sorted(lst, key=brb)
+        out = []
+        for i in range(0, len(lst), 2000):
+            out += sorted(lst[i:i + 2000], key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
+        return out
     raise SystemExit("bad order")
 
 

@@ -4,8 +4,9 @@
 //! - Changes are not queued per route: a changed prefix is flagged dirty in the table and its
 //!   key queued once; when a batch is built, the prefix's *current* state is sent, so changes
 //!   made while earlier batches are in flight coalesce. The key queue is bounded per family
-//!   ([`QUEUE_MAX`]); past it the family's table is swept in key order for dirty entries, so a
-//!   slow FEA costs no memory per waiting route.
+//!   ([`QUEUE_MAX`]); past it the family's table is swept for dirty entries, so a slow FEA
+//!   costs no memory per waiting route. Sweeps and dumps walk the table in
+//!   [`feed_order`], the order in which the kernel inserts IPv4 routes fastest.
 //! - Batches carry IPv4 and IPv6 half and half while both have changes (oxr-fea inserts the
 //!   two families in parallel).
 //! - Up to `WINDOW` batches of up to `BATCH` routes are in flight; acks (by seq) open the
@@ -31,7 +32,8 @@ use tokio_stream::StreamExt;
 
 use crate::actor::{Cmd, RibHandle};
 use crate::table::{
-    Action, ClientId, Entry, EntryMut, FibNhSet, Key, Table, CONNECTED_CLIENT, FIB_DIRTY, FIB_SENT,
+    feed_order, Action, ClientId, Entry, EntryMut, FibNhSet, Key, Table, CONNECTED_CLIENT,
+    FIB_DIRTY, FIB_SENT,
 };
 
 /// Routes per FibBatch.
@@ -105,7 +107,7 @@ impl Backlog {
     /// Remembers a prefix that just became dirty (`max`: the queue's bound).
     fn push(&mut self, key: Key, max: usize) {
         if let Some(cursor) = self.sweep {
-            if self.rescan || cursor.is_none_or(|c| key > c) {
+            if self.rescan || cursor.is_none_or(|c| feed_order(&key) > feed_order(&c)) {
                 // The running sweep (or the pass after it) will find it.
                 return;
             }

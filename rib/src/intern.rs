@@ -91,8 +91,10 @@ impl Interner {
 }
 
 /// A pool of shared immutable values: a full table is a million prefixes but a handful of
-/// distinct candidate lists, selections and resolutions, so each entry holds one pointer
-/// to a shared value instead of its own copy (8 bytes instead of 24 to 48).
+/// distinct candidate lists, selections and resolutions, so an entry state (see
+/// [`crate::table::States`], itself shared by the prefixes) holds one pointer to each shared
+/// value instead of its own copy. Equal values are one allocation, so a state can be
+/// identified by the addresses of its parts.
 #[derive(Debug)]
 pub struct Pool<T> {
     set: HashSet<Arc<T>>,

@@ -481,7 +481,7 @@ impl RibState {
                     cand.stale = true;
                     stale += 1;
                 }
-                e.cands = pools.cands(cands);
+                e.set_cands(pools.cands(cands));
             }
             std::ops::ControlFlow::Continue(())
         });
@@ -548,7 +548,7 @@ impl RibState {
                 if let Some(mut e) = self.table.get_mut(k) {
                     let mut cands = e.cands.to_owned_cands();
                     cands.retain(|c| !(c.client == client && c.stale));
-                    e.cands = self.pools.cands(cands);
+                    e.set_cands(self.pools.cands(cands));
                 }
                 self.reselect(*k);
             }
@@ -597,7 +597,7 @@ impl RibState {
                     // A re-sent route (after a reconnect): no longer stale, nothing moves.
                     if c.stale {
                         c.stale = false;
-                        e.cands = self.pools.cands(cands);
+                        e.set_cands(self.pools.cands(cands));
                     }
                     return;
                 }
@@ -605,28 +605,44 @@ impl RibState {
             }
             None => cands.push(cand),
         }
-        e.cands = self.pools.cands(cands);
-        // Selection on the entry in hand: one map lookup per route.
-        let new = select(&e.cands, width);
-        if e.sel.as_deref() != new.as_ref() {
-            let new = new.map(|s| self.pools.sels.get(s));
-            let old = std::mem::replace(&mut e.sel, new.clone());
-            *e.flags |= SEL_CHANGED;
-            self.selection_changed(key, old, new);
+        let cands = self.pools.cands(cands);
+        // Selection on the entry in hand: one map lookup per route, and one new state.
+        let new = select(&cands, width);
+        if e.sel.as_deref() == new.as_ref() {
+            e.set_cands(cands);
+            return;
         }
+        let new = new.map(|s| self.pools.sels.get(s));
+        let old = e.set_cands_sel(cands, new.clone());
+        *e.flags |= SEL_CHANGED;
+        self.selection_changed(key, old, new);
     }
 
     fn withdraw_route(&mut self, client: ClientId, key: Key) {
+        let width = self.opts.ecmp_width;
         let Some(mut e) = self.table.get_mut(&key) else {
             return;
         };
-        let before = e.cands.len();
+        if !e.cands.iter().any(|c| c.client == client) {
+            return;
+        }
         let mut cands = e.cands.to_owned_cands();
         cands.retain(|c| c.client != client);
-        e.cands = self.pools.cands(cands);
-        if e.cands.len() != before {
-            self.reselect(key);
+        let cands = self.pools.cands(cands);
+        // Reselection on the entry in hand (as `reselect` does), moving it to its new
+        // state in one step.
+        let new = select(&cands, width);
+        if e.sel.as_deref() == new.as_ref() {
+            e.set_cands(cands);
+            if e.sel.is_none() && *e.flags & FIB_SENT == 0 {
+                self.table.remove(&key);
+            }
+            return;
         }
+        let new = new.map(|s| self.pools.sels.get(s));
+        let old = e.set_cands_sel(cands, new.clone());
+        *e.flags |= SEL_CHANGED;
+        self.selection_changed(key, old, new);
     }
 
     /// Re-runs selection for `key`; a change queues the prefix for resolution.
@@ -643,7 +659,7 @@ impl RibState {
             return;
         }
         let new = new.map(|s| self.pools.sels.get(s));
-        let old = std::mem::replace(&mut e.sel, new.clone());
+        let old = e.set_sel(new.clone());
         *e.flags |= SEL_CHANGED;
         self.selection_changed(key, old, new);
     }
@@ -812,7 +828,7 @@ impl RibState {
         if !sel_changed && new_res.as_ref() == e.res.as_deref() {
             return;
         }
-        e.res = new_res.map(|r| self.pools.res.get(r));
+        e.set_res(new_res.map(|r| self.pools.res.get(r)));
         let in_fib = e
             .sel
             .as_ref()

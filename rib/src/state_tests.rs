@@ -894,10 +894,21 @@ fn fib_changes_behind_a_running_sweep_are_not_lost() {
     assert_eq!(first.add.len(), BATCH);
     assert!(s.fib.sweeping());
     // Changes behind the sweep's cursor (queued by key, then past the bound: another pass)
-    // and ahead of it (found by this pass).
+    // and ahead of it (found by this pass). The sweep walks in feed order: the first batch
+    // holds the first BATCH keys in that order.
+    let mut order: Vec<Key> = (0..n).map(|i| k(&p(i))).collect();
+    order.sort_by_key(crate::table::feed_order);
+    let (behind, ahead) = (&order[..BATCH], &order[BATCH..]);
+    assert!(first.add.iter().all(|(k, _)| behind.contains(k)));
+    let changed = [behind[100], behind[50], ahead[ahead.len() - 3]];
     publish(&mut s, &st, vec![route("10.0.0.0/16", &["192.0.2.7"])], &[]);
-    for i in [100, 50, n - 3] {
-        publish(&mut s, &st, vec![route(&p(i), &["192.0.2.8"])], &[]);
+    for key in changed {
+        publish(
+            &mut s,
+            &st,
+            vec![route(&key.to_string(), &["192.0.2.8"])],
+            &[],
+        );
     }
     let b = ack_and_drain(&mut s, &mut rx);
     let adds: Vec<(Key, Option<IpAddr>)> = b
@@ -912,9 +923,9 @@ fn fib_changes_behind_a_running_sweep_are_not_lost() {
     );
     for (key, gw) in [
         (k("10.0.0.0/16"), "192.0.2.7"),
-        (k(&p(100)), "192.0.2.8"),
-        (k(&p(50)), "192.0.2.8"),
-        (k(&p(n - 3)), "192.0.2.8"),
+        (changed[0], "192.0.2.8"),
+        (changed[1], "192.0.2.8"),
+        (changed[2], "192.0.2.8"),
     ] {
         let sent: Vec<_> = adds.iter().filter(|(k, _)| *k == key).collect();
         assert_eq!(sent.len(), 1, "{key}");
@@ -1032,4 +1043,49 @@ fn fib_batches_carry_both_families_while_both_are_pending() {
     let b = batches(&mut rx, &mut s);
     assert_eq!(b.len(), 1);
     assert_eq!(fam(&b[0], false), n);
+}
+
+#[test]
+fn routes_with_the_same_state_share_it_and_change_alone() {
+    let mut s = rib();
+    interfaces(&mut s, vec![iface(2, "eth0", true, &["192.0.2.1/24"])]);
+    let st = connect(&mut s, "static", 1);
+    let same = ["10.0.0.0/8", "11.0.0.0/8", "12.0.0.0/8"];
+    let add = same.iter().map(|p| route(p, &["192.0.2.254"])).collect();
+    publish(&mut s, &st, add, &[]);
+    let id = s.table.state_id(&k("10.0.0.0/8")).unwrap();
+    for p in same {
+        assert_eq!(s.table.state_id(&k(p)), Some(id), "{p}");
+    }
+    assert_eq!(s.table.states().users(id), 3);
+
+    // One route moves: the others keep the shared state and their next hops.
+    publish(
+        &mut s,
+        &st,
+        vec![route("11.0.0.0/8", &["192.0.2.253"])],
+        &[],
+    );
+    assert_ne!(s.table.state_id(&k("11.0.0.0/8")), Some(id));
+    assert_eq!(s.table.states().users(id), 2);
+    assert_eq!(fib(&s, "11.0.0.0/8").unwrap(), vec!["192.0.2.253@eth0#2"]);
+    for p in ["10.0.0.0/8", "12.0.0.0/8"] {
+        assert_eq!(fib(&s, p).unwrap(), vec!["192.0.2.254@eth0#2"], "{p}");
+        assert_eq!(s.table.state_id(&k(p)), Some(id), "{p}");
+    }
+
+    // Its last users withdrawn, the state is freed.
+    publish(&mut s, &st, vec![], &["10.0.0.0/8", "12.0.0.0/8"]);
+    assert_eq!(s.table.states().users(id), 0);
+    assert_eq!(fib(&s, "10.0.0.0/8"), None);
+    assert_eq!(fib(&s, "11.0.0.0/8").unwrap(), vec!["192.0.2.253@eth0#2"]);
+
+    // Stale-and-sweep goes through the shared states too.
+    s.stream_closed(st.client, st.stream);
+    assert_eq!(stale(&s, "11.0.0.0/8"), Some(true));
+    assert_eq!(
+        stale(&s, "192.0.2.0/24"),
+        Some(false),
+        "connected route untouched"
+    );
 }

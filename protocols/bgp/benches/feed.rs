@@ -22,10 +22,14 @@
 //! "FIB complete" is then when oxr-rib holds every prefix).
 //!
 //! Counting is cheap on purpose, so polling does not slow the router: oxr's
-//! `show bgp summary` (counters), BIRD's per-protocol route counters, and the
-//! kernel's per-namespace totals (/proc/net/fib_triestat "Prefixes" of the
-//! main table, /proc/net/rt6_stats route entries) minus the counts before the
-//! feed. A full `ip route show proto ...` count confirms the end state.
+//! `show bgp summary` and `show fea` (counters), BIRD's per-protocol route
+//! counters (imported; exported by its kernel protocols). Once the router
+//! reports every route in the kernel, the kernel's per-namespace totals
+//! (/proc/net/fib_triestat "Prefixes" of the main table, /proc/net/rt6_stats
+//! route entries, minus the counts before the feed) must agree: FIB complete is
+//! when they do. Not earlier, because reading fib_triestat walks the whole trie
+//! under RCU and would slow the inserts it measures. A full `ip route show
+//! proto ...` count confirms the end state.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -221,6 +225,22 @@ fn bird_imported(ns: &str, sock: &str, proto: &str) -> u64 {
         .find(|l| l.trim_start().starts_with("Routes:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// "Routes: ..., N exported" of a BIRD protocol (for a kernel protocol: routes it
+/// installed, each acknowledged by the kernel before the next is sent).
+fn bird_exported(ns: &str, sock: &str, proto: &str) -> u64 {
+    let out = birdc(ns, sock, &format!("show protocols all {proto}"));
+    out.lines()
+        .find(|l| l.trim_start().starts_with("Routes:"))
+        .and_then(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let at = w
+                .iter()
+                .position(|x| x.trim_end_matches(',') == "exported")?;
+            w.get(at.checked_sub(1)?)?.parse().ok()
+        })
         .unwrap_or(0)
 }
 
@@ -618,6 +638,26 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         // For oxr, also when oxr-rib holds every prefix: splits the way to the
         // FIB into bgp -> rib (the SDK's RibPublisher) and rib -> fea -> kernel.
         let mut rib_proc_done: Option<Instant> = None;
+        // Routes the router itself reports installed in the kernel (acknowledged by it):
+        // oxr-fea's backend table, BIRD's kernel protocols' export counters. Cheap to poll,
+        // unlike the kernel's own IPv4 count: /proc/net/fib_triestat walks the whole trie
+        // under RCU (~0.1 s of kernel time with a full table), which holds up every RCU
+        // grace period the inserting router waits for; polled every 100 ms from the start,
+        // it made oxr's FIB time 6.7 s where the router alone needs ~3.5 s.
+        let router_fib_routes = |router: &str| -> (u64, u64) {
+            match router {
+                "oxr" => {
+                    let b = &oxr_show(&rt, &run, "fea", &["fea"])["backend"];
+                    let n = |f: &str| b[f].as_u64().unwrap_or(0);
+                    (n("routes_ipv4"), n("routes_ipv6"))
+                }
+                _ => (
+                    bird_exported(ns, &bird_sock, "k4"),
+                    bird_exported(ns, &bird_sock, "k6"),
+                ),
+            }
+        };
+        let mut router_reported = false;
         let fib_done = wait_until(PHASE_LIMIT, Duration::from_millis(100), || {
             if router == "oxr" && rib_proc_done.is_none() && oxr_rib_prefixes(&rt, &run) >= total {
                 rib_proc_done = Some(Instant::now());
@@ -625,6 +665,14 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
             if router == "oxr" && oxr_dataplane == "none" {
                 // No kernel FIB: "FIB complete" is when oxr-rib holds every prefix.
                 return rib_proc_done.is_some();
+            }
+            // The kernel's count is read only once the router reports every route
+            // installed (see `router_fib_routes`), then until it agrees.
+            if !router_reported {
+                router_reported = router_fib_routes(router) >= (n4, n6);
+                if !router_reported {
+                    return false;
+                }
             }
             let (k4, k6) = kernel_counts(ns);
             k4.saturating_sub(base.0) >= n4 && k6.saturating_sub(base.1) >= n6
@@ -651,6 +699,20 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
                     kb as f64 / 1024.0
                 );
             }
+            // How the routes went down: a route sent or applied more than once is
+            // work the kernel phase did twice.
+            let r = &oxr_show(&rt, &run, "rib", &["route", "summary"])["fib"];
+            let f = &oxr_show(&rt, &run, "fea", &["fea"]);
+            println!(
+                "oxr   oxr-rib -> oxr-fea: {} batches, {} adds; oxr-fea applied {} routes, \
+                 {} netlink messages in {} sendmsg calls, waited {} times for input",
+                r["batches"],
+                r["adds"],
+                f["counters"]["routes_applied"],
+                f["backend"]["messages"],
+                f["backend"]["sends"],
+                f["input_waits"],
+            );
             // What of oxr-bgp's memory is its own tables (the rest: the
             // process, the SDK's RibPublisher copy and queue, buffers).
             let m = oxr_show(&rt, &run, "bgp", &["bgp", "memory"]);
