@@ -249,6 +249,34 @@ pub fn run_live(
     Ok(get32(&attr, 4))
 }
 
+/// Whether this kernel refuses `BPF_PROG_RUN` with live frames (EPERM even for root:
+/// some kernel builds disable it), so the XDP-native generator cannot run here. Probed
+/// with one frame through a program that drops it.
+pub fn live_frames_refused() -> io::Result<bool> {
+    let prog = load_xdp(&[
+        Insn::new(0xb7, 0, 0, 0, XDP_DROP), // mov64 r0, XDP_DROP
+        Insn::new(0x95, 0, 0, 0, 0),        // exit
+    ])?;
+    let frame = udp_frame(
+        [0xff; 6],
+        [0x02, 0, 0, 0, 0, 1],
+        std::net::Ipv4Addr::new(192, 0, 2, 1),
+        std::net::Ipv4Addr::new(192, 0, 2, 2),
+        64,
+    );
+    let mut attr = [0u8; 80];
+    put32(&mut attr, 0, std::os::fd::AsRawFd::as_raw_fd(&prog) as u32);
+    put32(&mut attr, 8, frame.len() as u32);
+    put64(&mut attr, 16, frame.as_ptr() as u64);
+    put32(&mut attr, 32, 1); // repeat
+    put32(&mut attr, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
+    match sys_bpf(BPF_PROG_TEST_RUN, &mut attr) {
+        Ok(_) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 /// An Ethernet + IPv4 + UDP frame of `size` bytes on the wire (FCS included in `size`, not
 /// in the buffer), checksummed; UDP checksum 0 (none, allowed over IPv4).
 pub fn udp_frame(

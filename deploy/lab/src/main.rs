@@ -413,12 +413,14 @@ fn main() -> ExitCode {
                 keep_in_dispatcher: !no_keep,
                 spin: spin_us * 1e-6,
             };
-            oxr_lab::rfc2544::xdp_generate(&ifname, &dst_mac, size, rate, secs, cpu, &o).and_then(
-                |g| {
+            oxr_lab::rfc2544::check_live_frames()
+                .and_then(|()| {
+                    oxr_lab::rfc2544::xdp_generate(&ifname, &dst_mac, size, rate, secs, cpu, &o)
+                })
+                .and_then(|g| {
                     println!("{}", serde_json::to_string(&g)?);
                     Ok(())
-                },
-            )
+                })
         }
         Cmd::Xdpsink { ifname } => oxr_lab::rfc2544::xdp_sink(&ifname),
         Cmd::Density {

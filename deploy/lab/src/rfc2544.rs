@@ -455,6 +455,19 @@ impl Drop for DispatcherKeep {
     }
 }
 
+/// Fails, before any lab is built, where the kernel refuses the XDP-native generator's
+/// live frames.
+pub fn check_live_frames() -> anyhow::Result<()> {
+    if crate::bpf::live_frames_refused().context("probing BPF_PROG_RUN with live frames")? {
+        anyhow::bail!("{LIVE_FRAMES_REFUSED}: use --generator socket");
+    }
+    Ok(())
+}
+
+/// The error's text where the kernel refuses live frames (tests match on it to skip).
+pub const LIVE_FRAMES_REFUSED: &str =
+    "this kernel refuses BPF_PROG_RUN with live frames (EPERM for root too), which the XDP-native generator needs";
+
 /// The XDP-native generator: live frames of `size` bytes to `dst_mac` out of `ifname`
 /// (see [`crate::bpf`]), `rate` frames/s (0 = as fast as possible) for `secs`, pinned to
 /// `cpu` if given. Frames go to [`TARGET`] from the source's address.
@@ -1315,6 +1328,9 @@ fn unavailable_point(routers: usize, size: usize, dataplane: &str, why: &str) ->
 
 /// Runs the experiment; every lab it makes is removed again, also on error.
 pub fn run(ctx: &Ctx, opts: &Options) -> anyhow::Result<Report> {
+    if opts.generator == Generator::Xdp {
+        check_live_frames()?;
+    }
     let base = format!("rfc2544-{}", std::process::id());
     let mut opts = opts.clone();
     if opts.napi
