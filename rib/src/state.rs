@@ -418,11 +418,17 @@ impl RibState {
         }
         let dd = c.default_distance;
         self.parse_errors += batch.errors as u64;
+        // Each prefix is resolved right after its change, while its index bucket and entry
+        // are still in the cache (a batch from a BGP peer is in its own order, so an entry
+        // looked up again at the end of the batch is a cache miss); dependents of changed
+        // gateways wait for `process_work` at the end.
         for k in batch.withdraw {
             self.withdraw_route(client, k);
+            self.resolve_queued();
         }
         for r in &batch.add {
             self.add_route(client, r, dd);
+            self.resolve_queued();
         }
         for g in &batch.groups {
             let template = Candidate {
@@ -437,6 +443,7 @@ impl RibState {
             };
             for k in &g.keys {
                 self.add_candidate(*k, template.clone());
+                self.resolve_queued();
             }
         }
         self.process_work();
@@ -733,12 +740,17 @@ impl RibState {
     /// Resolves every queued prefix, and whatever their changes make depend on them.
     pub fn process_work(&mut self) {
         loop {
-            while let Some(key) = self.work.pop() {
-                self.process(key);
-            }
+            self.resolve_queued();
             if !self.queue_dependents() {
                 break;
             }
+        }
+    }
+
+    /// Resolves the queued prefixes (not yet the dependents of gateways they changed).
+    fn resolve_queued(&mut self) {
+        while let Some(key) = self.work.pop() {
+            self.process(key);
         }
     }
 
