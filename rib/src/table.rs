@@ -1606,8 +1606,23 @@ mod tests {
     #[test]
     fn entries_stay_small() {
         // The full table's memory is this times a million.
-        assert!(std::mem::size_of::<StateId>() <= 4);
         assert!(std::mem::size_of::<(Rest6, Slot)>() <= 20);
         assert!(std::mem::size_of::<Key6>() <= 24);
+    }
+
+    #[test]
+    fn prefixes_sharing_a_state_cost_an_id_and_a_flag_byte_each() {
+        let mut t = Table::new();
+        let s = state(1);
+        let n = 100_000u32;
+        for i in 0..n {
+            t.entry(Key::new(false, u128::from(i) << 8, 24))
+                .set(s.clone());
+        }
+        assert_eq!(t.states().len(), 1);
+        let slab = t.heap_bytes()[2];
+        // A 4-byte id and a flag byte per prefix, in whole chunks, plus the one shared state.
+        let ids_and_flags = (n as usize).next_multiple_of(CHUNK) * 5;
+        assert!(slab <= ids_and_flags + 4096, "{slab} bytes");
     }
 }
