@@ -517,13 +517,6 @@ impl EntryMut<'_> {
         *self.id = new;
     }
 
-    /// Changes a copy of the entry's state with `f` and makes it the entry's state.
-    pub fn update(&mut self, f: impl FnOnce(&mut Entry)) {
-        let mut e = self.states.get(*self.id).clone();
-        f(&mut e);
-        self.set(e);
-    }
-
     /// Moves the entry to the state of key `k`, built from the current one by `build` if
     /// it does not exist yet (so a move to an existing state copies nothing).
     fn move_to(&mut self, k: StateKey, build: impl FnOnce(&Entry) -> Entry) {
@@ -1458,7 +1451,7 @@ mod tests {
         let (a, b) = (state(1), state(2));
         t.entry(k("10.0.0.0/8")).set(a.clone());
         t.entry(k("11.0.0.0/8")).set(a.clone());
-        t.entry(k("2001:db8::/32")).update(|e| *e = a.clone());
+        t.entry(k("2001:db8::/32")).set(a.clone());
         let id_a = t.state_id(&k("10.0.0.0/8")).unwrap();
         assert_ne!(id_a, EMPTY_STATE);
         assert_eq!(t.state_id(&k("11.0.0.0/8")), Some(id_a));
