@@ -108,6 +108,23 @@ def order(lst):
         for i in range(0, len(lst), 2000):
             out += sorted(lst[i:i + 2000], key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
         return out
+    if a.order.startswith("passes:"):
+        # A table arriving in random order while the RIB sweeps it: K passes, each the
+        # routes that arrived since the last one, in bucketbitrev:16 order.
+        k = int(a.order.split(":")[1])
+        w = WIDTH
+        lst = lst[:]
+        random.Random(a.seed).shuffle(lst)
+        def brb(n):
+            top = n[0] >> (w - 16)
+            return (int(format(top, "016b")[::-1], 2), n[0], n[1])
+        out = []
+        step = (len(lst) + k - 1) // k
+        for i in range(0, len(lst), step):
+            p = sorted(lst[i:i + step], key=brb)
+            for j in range(0, len(p), 2000):
+                out += sorted(p[j:j + 2000], key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
+        return out
     raise SystemExit("bad order")
 
 
