@@ -40,6 +40,13 @@ pub trait Key: sealed::Sealed + Copy + Ord + Eq + Hash + Debug + Send + Sync + '
     fn from_net(net: &Self::Net) -> (Self, u8);
     /// The prefix `addr/len`.
     fn to_net(self, len: u8) -> Self::Net;
+    /// These addresses as IPv4 keys, or `None` for IPv6: lets the batch lookup pick its
+    /// IPv4-only vector path without specialization.
+    #[doc(hidden)]
+    fn as_v4(addrs: &[Self]) -> Option<&[u32]> {
+        let _ = addrs;
+        None
+    }
 }
 
 impl Key for u32 {
@@ -72,6 +79,9 @@ impl Key for u32 {
     fn from_net(net: &Ipv4Net) -> (Self, u8) {
         let n = net.trunc();
         (u32::from(n.addr()), n.prefix_len())
+    }
+    fn as_v4(addrs: &[u32]) -> Option<&[u32]> {
+        Some(addrs)
     }
     fn to_net(self, len: u8) -> Ipv4Net {
         // Lengths stored in the table are <= 32 by construction.
