@@ -55,6 +55,18 @@ if a.limit:
     v4, v6 = v4[: a.limit], v6[: a.limit]
 
 
+def feed_order(lst, b):
+    """oxr-rib's feed order over B-bit buckets, then oxr-fea's bit-reversal of each batch."""
+    w = WIDTH
+    def rank(n):
+        return (int(format(n[0] >> (w - b), "0%db" % b)[::-1], 2), n[0], n[1])
+    lst = sorted(lst, key=rank)
+    out = []
+    for i in range(0, len(lst), 2000):
+        out += sorted(lst[i:i + 2000], key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
+    return out
+
+
 def order(lst):
     if a.order == "file":
         return lst
@@ -98,32 +110,17 @@ def order(lst):
         # What a sweep of the RIB's IPv4 index in bit-reversed bucket order sends: buckets
         # (the top B bits) in bit-reversed order, each bucket in address order, then every
         # window of 2,000 (one FIB batch) bit-reversed as oxr-fea does.
-        b = int(a.order.split(":")[1])
-        w = WIDTH
-        def brb(n):
-            top = n[0] >> (w - b)
-            return (int(format(top, "0%db" % b)[::-1], 2), n[0], n[1])
-        lst = sorted(lst, key=brb)
-        out = []
-        for i in range(0, len(lst), 2000):
-            out += sorted(lst[i:i + 2000], key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
-        return out
+        return feed_order(lst, int(a.order.split(":")[1]))
     if a.order.startswith("passes:"):
         # A table arriving in random order while the RIB sweeps it: K passes, each the
         # routes that arrived since the last one, in bucketbitrev:16 order.
         k = int(a.order.split(":")[1])
-        w = WIDTH
         lst = lst[:]
         random.Random(a.seed).shuffle(lst)
-        def brb(n):
-            top = n[0] >> (w - 16)
-            return (int(format(top, "016b")[::-1], 2), n[0], n[1])
-        out = []
         step = (len(lst) + k - 1) // k
+        out = []
         for i in range(0, len(lst), step):
-            p = sorted(lst[i:i + step], key=brb)
-            for j in range(0, len(p), 2000):
-                out += sorted(p[j:j + 2000], key=lambda x: int(format(x[0], "0%db" % w)[::-1], 2))
+            out += feed_order(lst[i:i + step], 16)
         return out
     raise SystemExit("bad order")
 
