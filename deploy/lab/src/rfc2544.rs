@@ -464,7 +464,7 @@ pub fn check_live_frames() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error's text where the kernel refuses live frames (tests match on it to skip).
+/// What the error says where the kernel refuses live frames (its test checks for it).
 pub const LIVE_FRAMES_REFUSED: &str =
     "this kernel refuses BPF_PROG_RUN with live frames (EPERM for root too), which the XDP-native generator needs";
 
