@@ -424,15 +424,6 @@ impl States {
         self.ids.is_empty()
     }
 
-    /// The id of `e`, counting one more user.
-    fn acquire(&mut self, e: Entry) -> StateId {
-        let k = state_key(&e);
-        match self.find(k) {
-            Some(id) => id,
-            None => self.add(k, e),
-        }
-    }
-
     /// The id of the state with key `k` if it exists, counting one more user.
     fn find(&mut self, k: StateKey) -> Option<StateId> {
         if k == [0; 3] {
@@ -509,12 +500,7 @@ impl EntryMut<'_> {
 
     /// Makes `e` the entry's state.
     pub fn set(&mut self, e: Entry) {
-        if state_key(&e) == state_key(self.states.get(*self.id)) {
-            return;
-        }
-        let new = self.states.acquire(e);
-        self.states.release(*self.id);
-        *self.id = new;
+        self.move_to(state_key(&e), |_| e);
     }
 
     /// Moves the entry to the state of key `k`, built from the current one by `build` if
