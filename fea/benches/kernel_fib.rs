@@ -10,15 +10,16 @@
 //! OXR_FEA_IPV4_ORDER=arrival cargo bench -p oxr-fea --bench kernel_fib   # no spread order
 //! ```
 
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
 use ipnet::IpNet;
 use oxr_fea::backend::kernel::KernelBackend;
 use oxr_fea::backend::{Action, BackendOptions, FibBackend, FibOp, Nexthop, Route};
+
+mod common;
+use common::load_table;
 
 /// Ops per `apply` call, like a RIB batch.
 const RIB_BATCH: usize = 10_000;
@@ -72,35 +73,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
-}
-
-fn load_table(limit: Option<usize>) -> Vec<IpNet> {
-    let path = std::env::var_os("OXR_FULL_TABLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/data/full-table-prefixes.txt.gz")
-        });
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let r = BufReader::new(flate2::read::GzDecoder::new(f));
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for line in r.lines() {
-        let line = line.expect("reading table");
-        let Ok(p) = line.trim().parse::<IpNet>() else {
-            continue;
-        };
-        let p = p.trunc();
-        // The kernel would take a default route too, but it is not a table entry.
-        if p.prefix_len() == 0 || !seen.insert(p) {
-            continue;
-        }
-        out.push(p);
-        if limit.is_some_and(|l| out.len() >= l) {
-            break;
-        }
-    }
-    out
 }
 
 fn main() {
@@ -183,7 +155,7 @@ fn main() {
     let mut backend = KernelBackend::open(&BackendOptions {
         route_protocol: 201,
         netlink_batch: batch,
-        netns: Some(PathBuf::from("/var/run/netns").join(&ns.0)),
+        netns: Some(std::path::PathBuf::from("/var/run/netns").join(&ns.0)),
         spread_ipv4: std::env::var("OXR_FEA_IPV4_ORDER").as_deref() != Ok("arrival"),
         ..Default::default()
     })

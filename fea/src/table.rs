@@ -1,35 +1,31 @@
 //! A compact prefix map for full tables: per route only a fixed-size record (prefix key,
 //! a 32-bit value such as an interned attribute id, a flags byte), IPv4 and IPv6 apart.
 //!
-//! Each family is a sorted array of byte records (alignment 1: 10 bytes per IPv4 route,
-//! 22 per IPv6 route) plus a small ordered delta of recent inserts, merged into the array
-//! in place once it grows past a fraction of the array (so an insert costs a bounded
-//! amount of copying on average and there is never a second copy of the array). Deletes
-//! in the array leave a tombstone that the next merge compacts. Keys are the network
-//! address big-endian followed by the prefix length, so byte order is prefix order.
+//! Each family is a sorted sequence of byte records (alignment 1: 10 bytes per IPv4 route,
+//! 22 per IPv6 route) cut into chunks of at most [`CHUNK`] records, with each chunk's
+//! first key beside them: a lookup is two binary searches, an insert moves at most one
+//! chunk's records, and nothing ever copies the whole family (an earlier sorted array
+//! with a merged delta stalled for 10-16 ms per merge under a full-table load). Keys are
+//! the network address big-endian followed by the prefix length, compared as integers.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-
-/// Flag bit of a deleted record awaiting compaction (internal).
-const TOMBSTONE: u8 = 0x80;
 
 /// What the map keeps per prefix besides the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Slot {
     val: [u8; 4],
-    /// Caller-defined flag bits (bit 7 is reserved).
+    /// Caller-defined flag bits.
     pub flags: u8,
 }
 
 impl Slot {
-    /// A slot holding `val` and `flags` (bit 7 must be clear).
+    /// A slot holding `val` and `flags`.
     pub fn new(val: u32, flags: u8) -> Self {
         Slot {
             val: val.to_ne_bytes(),
-            flags: flags & !TOMBSTONE,
+            flags,
         }
     }
 
@@ -44,195 +40,230 @@ impl Slot {
     }
 }
 
+/// A record's key: the network address big-endian, then the prefix length. Compared as
+/// integers: deriving `Ord` on the bytes makes every step of a search a `memcmp` call,
+/// which was most of the FEA's planning time with a full table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key<const N: usize>([u8; N]);
+
+impl<const N: usize> Key<N> {
+    /// (address, prefix length); `N - 1` address bytes fit a `u128`.
+    #[inline]
+    fn ord(&self) -> (u128, u8) {
+        let mut a = [0u8; 16];
+        a[16 - (N - 1)..].copy_from_slice(&self.0[..N - 1]);
+        (u128::from_be_bytes(a), self.0[N - 1])
+    }
+}
+
+impl<const N: usize> Ord for Key<N> {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ord().cmp(&other.ord())
+    }
+}
+
+impl<const N: usize> PartialOrd for Key<N> {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Record<const N: usize> {
-    key: [u8; N],
+    key: Key<N>,
     slot: Slot,
 }
 
-/// One family: the sorted array plus the delta.
+/// Records per chunk at most (5 KiB of IPv4, 11 KiB of IPv6): an insert moves at most
+/// this many.
+const CHUNK: usize = 512;
+
+/// Records a chunk's allocation grows by: chunks are half to wholly full, and growing
+/// them by doubling would leave a third of a table's memory unused.
+const GROW: usize = 32;
+
+/// One family: sorted records in sorted chunks, and each chunk's first key.
 #[derive(Debug, Default)]
 struct Family<const N: usize> {
-    main: Vec<Record<N>>,
-    delta: BTreeMap<[u8; N], Slot>,
-    tombstones: usize,
+    /// Non-empty, at most [`CHUNK`] records each, every key below the next chunk's.
+    chunks: Vec<Vec<Record<N>>>,
+    /// `chunks[i][0].key` as integers, for the search across chunks.
+    firsts: Vec<(u128, u8)>,
+    len: usize,
 }
 
 impl<const N: usize> Family<N> {
     fn len(&self) -> usize {
-        self.main.len() - self.tombstones + self.delta.len()
+        self.len
     }
 
-    fn find(&self, key: &[u8; N]) -> Result<usize, usize> {
-        self.main.binary_search_by(|r| r.key.cmp(key))
-    }
-
-    fn get(&self, key: &[u8; N]) -> Option<Slot> {
-        if let Some(s) = self.delta.get(key) {
-            return Some(*s);
+    /// (chunk, position in it or where it would go). The chunk is the last one starting
+    /// at or before `key` (the first chunk for a key below every chunk).
+    fn find(&self, key: &Key<N>) -> (usize, Result<usize, usize>) {
+        let key = key.ord();
+        let c = self.firsts.partition_point(|f| *f <= key).saturating_sub(1);
+        match self.chunks.get(c) {
+            Some(chunk) => (c, chunk.binary_search_by(|r| r.key.ord().cmp(&key))),
+            None => (c, Err(0)),
         }
+    }
+
+    fn get(&self, key: &Key<N>) -> Option<Slot> {
         match self.find(key) {
-            Ok(i) if self.main[i].slot.flags & TOMBSTONE == 0 => Some(self.main[i].slot),
+            (c, Ok(i)) => Some(self.chunks[c][i].slot),
             _ => None,
         }
     }
 
-    fn get_mut(&mut self, key: &[u8; N]) -> Option<&mut Slot> {
-        if self.delta.contains_key(key) {
-            return self.delta.get_mut(key);
-        }
+    fn get_mut(&mut self, key: &Key<N>) -> Option<&mut Slot> {
         match self.find(key) {
-            Ok(i) if self.main[i].slot.flags & TOMBSTONE == 0 => Some(&mut self.main[i].slot),
+            (c, Ok(i)) => Some(&mut self.chunks[c][i].slot),
             _ => None,
         }
     }
 
-    fn insert(&mut self, key: [u8; N], slot: Slot) -> Option<Slot> {
-        if let Ok(i) = self.find(&key) {
-            let r = &mut self.main[i];
-            let old = (r.slot.flags & TOMBSTONE == 0).then_some(r.slot);
-            if old.is_none() {
-                self.tombstones -= 1;
-            }
-            r.slot = slot;
-            return old;
-        }
-        // Past the end of the array: an append, no delta needed (sorted feeds).
-        if self.delta.is_empty() && self.main.last().is_none_or(|r| r.key < key) {
-            self.main.push(Record { key, slot });
+    fn insert(&mut self, key: Key<N>, slot: Slot) -> Option<Slot> {
+        let (c, at) = self.find(&key);
+        let i = match at {
+            Ok(i) => return Some(std::mem::replace(&mut self.chunks[c][i].slot, slot)),
+            Err(i) => i,
+        };
+        self.len += 1;
+        let record = Record { key, slot };
+        if self.chunks.is_empty() {
+            self.chunks.push(new_chunk(record));
+            self.firsts.push(key.ord());
             return None;
         }
-        let old = self.delta.insert(key, slot);
-        if self.delta.len() >= (self.main.len() / 16).clamp(4096, 65536) {
-            self.merge();
-        }
-        old
-    }
-
-    fn remove(&mut self, key: &[u8; N]) -> Option<Slot> {
-        if let Some(s) = self.delta.remove(key) {
-            return Some(s);
-        }
-        match self.find(key) {
-            Ok(i) if self.main[i].slot.flags & TOMBSTONE == 0 => {
-                let old = self.main[i].slot;
-                self.main[i].slot.flags |= TOMBSTONE;
-                self.tombstones += 1;
-                if self.tombstones > 4096 && self.tombstones > self.main.len() / 4 {
-                    self.merge();
-                }
-                Some(old)
+        let chunk = &mut self.chunks[c];
+        if chunk.len() < CHUNK {
+            if chunk.len() == chunk.capacity() {
+                chunk.reserve_exact(GROW.min(CHUNK - chunk.len()));
             }
-            _ => None,
+            chunk.insert(i, record);
+        } else if i == CHUNK {
+            // Past a full chunk's end (a sorted feed): a new chunk, this one stays full.
+            self.chunks.insert(c + 1, new_chunk(record));
+            self.firsts.insert(c + 1, key.ord());
+        } else {
+            let mut upper = Vec::with_capacity(CHUNK / 2 + GROW);
+            upper.extend_from_slice(&chunk[CHUNK / 2..]);
+            chunk.truncate(CHUNK / 2);
+            chunk.shrink_to(CHUNK / 2 + GROW);
+            if i <= CHUNK / 2 {
+                chunk.insert(i, record);
+            } else {
+                upper.insert(i - CHUNK / 2, record);
+            }
+            self.firsts.insert(c + 1, upper[0].key.ord());
+            self.chunks.insert(c + 1, upper);
         }
+        self.firsts[c] = self.chunks[c][0].key.ord();
+        None
     }
 
-    /// Merges the delta into the array from the back (no second array), dropping
-    /// tombstones.
-    fn merge(&mut self) {
-        let delta = std::mem::take(&mut self.delta);
-        if self.tombstones > 0 {
-            self.main.retain(|r| r.slot.flags & TOMBSTONE == 0);
-            self.tombstones = 0;
-        }
-        if delta.is_empty() {
-            self.main.shrink_to(self.main.len() + self.main.len() / 8);
-            return;
-        }
-        let old_len = self.main.len();
-        let fill = Record {
-            key: [0; N],
-            slot: Slot::default(),
+    fn remove(&mut self, key: &Key<N>) -> Option<Slot> {
+        let (c, Ok(i)) = self.find(key) else {
+            return None;
         };
-        self.main.resize(old_len + delta.len(), fill);
-        let mut i = old_len;
-        let mut k = self.main.len();
-        for (key, slot) in delta.into_iter().rev() {
-            while i > 0 && self.main[i - 1].key > key {
-                k -= 1;
-                i -= 1;
-                self.main[k] = self.main[i];
-            }
-            k -= 1;
-            self.main[k] = Record { key, slot };
+        self.len -= 1;
+        let chunk = &mut self.chunks[c];
+        let old = chunk.remove(i).slot;
+        if chunk.is_empty() {
+            self.chunks.remove(c);
+            self.firsts.remove(c);
+            return Some(old);
         }
+        self.firsts[c] = chunk[0].key.ord();
+        // A thinned chunk is folded into a neighbour it fits in, so deletes do not leave
+        // the memory of mostly empty chunks behind.
+        if chunk.len() < CHUNK / 4 {
+            let fits = |n: usize| self.chunks[n].len() + self.chunks[c].len() <= CHUNK;
+            if c > 0 && fits(c - 1) {
+                self.fold_into_previous(c);
+            } else if c + 1 < self.chunks.len() && fits(c + 1) {
+                self.fold_into_previous(c + 1);
+            }
+        }
+        Some(old)
+    }
+
+    /// Appends chunk `c` to chunk `c - 1` (which has the room).
+    fn fold_into_previous(&mut self, c: usize) {
+        let chunk = self.chunks.remove(c);
+        self.firsts.remove(c);
+        let previous = &mut self.chunks[c - 1];
+        previous.reserve_exact(chunk.len());
+        previous.extend_from_slice(&chunk);
     }
 
     /// Records after `after` (exclusive) in key order, at most `limit`.
-    fn range(&self, after: Option<&[u8; N]>, limit: usize) -> Vec<([u8; N], Slot)> {
-        let start = match after {
-            None => 0,
+    fn range(&self, after: Option<&Key<N>>, limit: usize) -> Vec<(Key<N>, Slot)> {
+        let (c, i) = match after {
+            None => (0, 0),
             Some(k) => match self.find(k) {
-                Ok(i) => i + 1,
-                Err(i) => i,
+                (c, Ok(i)) => (c, i + 1),
+                (c, Err(i)) => (c, i),
             },
         };
-        let mut main = self.main[start..]
+        let first = self
+            .chunks
+            .get(c)
+            .map_or(&[][..], |ch| &ch[i.min(ch.len())..]);
+        first
             .iter()
-            .filter(|r| r.slot.flags & TOMBSTONE == 0)
+            .chain(self.chunks.iter().skip(c + 1).flatten())
+            .take(limit)
             .map(|r| (r.key, r.slot))
-            .peekable();
-        let lower = match after {
-            None => std::ops::Bound::Unbounded,
-            Some(k) => std::ops::Bound::Excluded(*k),
-        };
-        let mut delta = self
-            .delta
-            .range::<[u8; N], _>((lower, std::ops::Bound::Unbounded))
-            .map(|(k, s)| (*k, *s))
-            .peekable();
-        let mut out = Vec::with_capacity(limit.min(self.len()));
-        while out.len() < limit {
-            let next = match (main.peek(), delta.peek()) {
-                (Some(a), Some(b)) if a.0 < b.0 => main.next(),
-                (Some(_), Some(_)) => delta.next(),
-                (Some(_), None) => main.next(),
-                (None, Some(_)) => delta.next(),
-                (None, None) => None,
-            };
-            match next {
-                Some(x) => out.push(x),
-                None => break,
-            }
-        }
-        out
+            .collect()
     }
 
     fn for_each_mut(&mut self, mut f: impl FnMut(&mut Slot)) {
-        for r in &mut self.main {
-            if r.slot.flags & TOMBSTONE == 0 {
-                f(&mut r.slot);
-            }
-        }
-        self.delta.values_mut().for_each(f);
+        self.chunks
+            .iter_mut()
+            .flatten()
+            .for_each(|r| f(&mut r.slot));
     }
 
     fn bytes(&self) -> usize {
-        self.main.capacity() * std::mem::size_of::<Record<N>>()
-            + self.delta.len() * (N + std::mem::size_of::<Slot>() + 8)
+        self.chunks.capacity() * std::mem::size_of::<Vec<Record<N>>>()
+            + self.firsts.capacity() * std::mem::size_of::<(u128, u8)>()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.capacity() * std::mem::size_of::<Record<N>>())
+                .sum::<usize>()
     }
 }
 
-fn key4(n: &Ipv4Net) -> [u8; 5] {
+fn new_chunk<const N: usize>(first: Record<N>) -> Vec<Record<N>> {
+    let mut chunk = Vec::with_capacity(GROW);
+    chunk.push(first);
+    chunk
+}
+
+fn key4(n: &Ipv4Net) -> Key<5> {
     let mut k = [0; 5];
     k[..4].copy_from_slice(&n.network().octets());
     k[4] = n.prefix_len();
-    k
+    Key(k)
 }
 
-fn key6(n: &Ipv6Net) -> [u8; 17] {
+fn key6(n: &Ipv6Net) -> Key<17> {
     let mut k = [0; 17];
     k[..16].copy_from_slice(&n.network().octets());
     k[16] = n.prefix_len();
-    k
+    Key(k)
 }
 
-fn net4(k: &[u8; 5]) -> IpNet {
+fn net4(Key(k): &Key<5>) -> IpNet {
     let a = Ipv4Addr::new(k[0], k[1], k[2], k[3]);
     IpNet::V4(Ipv4Net::new(a, k[4].min(32)).unwrap_or_default())
 }
 
-fn net6(k: &[u8; 17]) -> IpNet {
+fn net6(Key(k): &Key<17>) -> IpNet {
     let mut o = [0u8; 16];
     o.copy_from_slice(&k[..16]);
     IpNet::V6(Ipv6Net::new(Ipv6Addr::from(o), k[16].min(128)).unwrap_or_default())
@@ -486,6 +517,36 @@ mod tests {
         m.get_mut(&net("1.0.0.0/24")).unwrap().flags = 3;
         assert_eq!(m.get(&net("1.0.0.0/24")).unwrap().flags, 3);
         assert_eq!(m.len(), 3);
+    }
+
+    fn v4(i: u32) -> IpNet {
+        IpNet::V4(Ipv4Net::new(Ipv4Addr::from(i << 8), 24).unwrap())
+    }
+
+    #[test]
+    fn a_sorted_feed_fills_whole_chunks_and_deletes_free_them() {
+        let mut m = PrefixMap::default();
+        let n = 10 * CHUNK as u32;
+        for i in 0..n {
+            m.insert(v4(i), Slot::new(i, 0));
+        }
+        assert_eq!(
+            m.v4.chunks.len(),
+            10,
+            "appends start new chunks, full ones stay full"
+        );
+        // Thinning every chunk folds neighbours together.
+        for i in (0..n).filter(|i| i % 8 != 0) {
+            assert_eq!(m.remove(&v4(i)).map(|s| s.val()), Some(i));
+        }
+        assert_eq!(m.len(), (n / 8) as usize);
+        assert!(m.v4.chunks.len() < 10, "{} chunks", m.v4.chunks.len());
+        for i in (0..n).step_by(8) {
+            assert_eq!(m.get(&v4(i)).map(|s| s.val()), Some(i));
+            m.remove(&v4(i));
+        }
+        assert!(m.is_empty());
+        assert!(m.v4.chunks.is_empty() && m.v4.firsts.is_empty());
     }
 
     proptest::proptest! {

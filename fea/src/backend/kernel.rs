@@ -1009,7 +1009,7 @@ pub fn spread_ipv4(indices: &mut [usize], prefix_of: impl Fn(usize) -> IpNet) {
     });
 }
 
-/// Datagrams queued to the inserter thread before the planner waits for answers.
+/// Datagrams queued to each inserter thread before the planner waits for answers.
 const PIPELINE_DEPTH: usize = 16;
 
 /// One datagram for the inserter: `count` framed messages with consecutive sequence
@@ -1020,9 +1020,11 @@ struct Job {
     count: u32,
 }
 
-/// The inserter's answer: the buffer back (for reuse) and the failed messages (index in
-/// the datagram, -errno), or why the datagram could not be sent.
+/// An inserter's answer: which inserter ([`V4`] or [`V6`]), the buffer back (for reuse)
+/// and the failed messages (index in the datagram, -errno), or why the datagram could not
+/// be sent. Each inserter answers its datagrams in order.
 struct Done {
+    inserter: usize,
     buf: Vec<u8>,
     errors: Result<Vec<(u32, i32)>, String>,
 }
@@ -1031,14 +1033,17 @@ struct Done {
 /// inserts one datagram while the planner decides and frames the next ones.
 struct Inserter {
     jobs: Option<std::sync::mpsc::SyncSender<Job>>,
-    done: std::sync::mpsc::Receiver<Done>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Inserter {
-    fn start(mut sock: NlSocket) -> std::io::Result<Self> {
+    /// Starts inserter number `inserter`, answering on `done`.
+    fn start(
+        mut sock: NlSocket,
+        inserter: usize,
+        done: std::sync::mpsc::Sender<Done>,
+    ) -> std::io::Result<Self> {
         let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(PIPELINE_DEPTH);
-        let (done_tx, done) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("fea-netlink".into())
             .spawn(move || {
@@ -1046,33 +1051,24 @@ impl Inserter {
                     let errors = sock
                         .send_batch(&job.buf, job.first_seq, job.count)
                         .map_err(|e| e.to_string());
-                    if done_tx
-                        .send(Done {
-                            buf: job.buf,
-                            errors,
-                        })
-                        .is_err()
-                    {
+                    let answer = Done {
+                        inserter,
+                        buf: job.buf,
+                        errors,
+                    };
+                    if done.send(answer).is_err() {
                         return;
                     }
                 }
             })?;
         Ok(Inserter {
             jobs: Some(jobs),
-            done,
             thread: Some(thread),
         })
     }
 
     fn send(&self, job: Job) -> bool {
         self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok())
-    }
-
-    fn recv(&self) -> Done {
-        self.done.recv().unwrap_or_else(|_| Done {
-            buf: Vec::new(),
-            errors: Err("netlink inserter thread stopped".into()),
-        })
     }
 }
 
@@ -1090,8 +1086,6 @@ struct InFlight {
     plan: Plan,
     /// Messages in the datagram (nexthop objects first); 0: nothing was sent.
     count: usize,
-    /// The inserter it went to ([`V4`] or [`V6`]).
-    inserter: usize,
     /// The chunk's ops as indices into the segment, in plan order.
     ops: Vec<usize>,
 }
@@ -1111,6 +1105,8 @@ pub struct KernelBackend {
     sock: NlSocket,
     /// [`V4`] and [`V6`].
     inserters: [Inserter; 2],
+    /// Both inserters' answers.
+    done: std::sync::mpsc::Receiver<Done>,
     seq: u32,
     batch: usize,
     messages: u64,
@@ -1126,17 +1122,20 @@ impl KernelBackend {
     /// [`FibBackend::load_existing`] before applying anything.
     pub fn open(opts: &BackendOptions) -> Result<Self, BackendError> {
         let sock = NlSocket::open(opts.netns.as_deref())?;
-        let inserter = || -> Result<Inserter, BackendError> {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let inserter = |number: usize| -> Result<Inserter, BackendError> {
             let isock = NlSocket::open(opts.netns.as_deref())?;
             // Error answers for a whole queue of datagrams must fit.
             isock.set_rcvbuf(4 << 20);
-            Ok(Inserter::start(isock).map_err(crate::netlink::NlError::from)?)
+            Ok(Inserter::start(isock, number, done_tx.clone())
+                .map_err(crate::netlink::NlError::from)?)
         };
-        let inserters = [inserter()?, inserter()?];
+        let inserters = [inserter(V4)?, inserter(V6)?];
         Ok(KernelBackend {
             state: KernelState::new(opts.route_protocol),
             sock,
             inserters,
+            done,
             seq: 0,
             batch: opts.netlink_batch.max(1),
             messages: 0,
@@ -1157,11 +1156,11 @@ impl KernelBackend {
     }
 
     /// Frames `plan`'s messages into one datagram and queues it to `inserter`; returns
-    /// the count.
-    fn submit(&mut self, plan: &Plan, inserter: usize) -> usize {
+    /// the count (0: nothing to send), or an error if the inserter is gone.
+    fn submit(&mut self, plan: &Plan, inserter: usize) -> Result<usize, String> {
         let count = plan.nexthops.len() + plan.routes.len();
         if count == 0 {
-            return 0;
+            return Ok(0);
         }
         let mut buf = self.free.pop().unwrap_or_default();
         buf.clear();
@@ -1194,16 +1193,18 @@ impl KernelBackend {
         };
         if !self.inserters[inserter].send(job) {
             tracing::error!("netlink inserter thread stopped");
+            return Err("netlink inserter thread stopped".into());
         }
-        count
+        Ok(count)
     }
 
-    /// Waits for `inserter`'s oldest datagram's answers; returns one code per message.
-    fn answers(&mut self, count: usize, inserter: usize) -> Vec<i32> {
-        if count == 0 {
-            return Vec::new();
-        }
-        let done = self.inserters[inserter].recv();
+    /// The next answer from either inserter; `None` once both are gone.
+    fn next_done(&mut self) -> Option<Done> {
+        self.done.recv().ok()
+    }
+
+    /// One code per message of a datagram of `count` messages from its answer.
+    fn codes(&mut self, done: Done, count: usize) -> Vec<i32> {
         let mut codes = vec![0i32; count];
         match done.errors {
             Ok(errors) => {
@@ -1224,8 +1225,8 @@ impl KernelBackend {
         codes
     }
 
-    fn finish(&mut self, f: InFlight, results: &mut [Option<Result<(), String>>]) {
-        let codes = self.answers(f.count, f.inserter);
+    /// Commits a chunk with its messages' codes (empty: nothing was sent).
+    fn commit(&mut self, f: InFlight, codes: &[i32], results: &mut [Option<Result<(), String>>]) {
         let (codes_nh, codes_routes) = if codes.is_empty() {
             (&[][..], &[][..])
         } else {
@@ -1237,12 +1238,41 @@ impl KernelBackend {
         }
     }
 
+    /// Waits for the next answer from either inserter and commits the chunk it answers
+    /// (that inserter's oldest in `queues`). If the inserters are gone, everything in
+    /// flight fails.
+    fn finish_next(
+        &mut self,
+        queues: &mut [std::collections::VecDeque<InFlight>; 2],
+        results: &mut [Option<Result<(), String>>],
+    ) {
+        let Some(done) = self.next_done() else {
+            tracing::error!("netlink inserter threads stopped");
+            for f in queues.iter_mut().flat_map(std::mem::take) {
+                let codes = vec![-libc::EIO; f.count];
+                self.commit(f, &codes, results);
+            }
+            return;
+        };
+        let Some(f) = queues[done.inserter].pop_front() else {
+            tracing::error!(
+                inserter = done.inserter,
+                "netlink answer without a datagram"
+            );
+            return;
+        };
+        let codes = self.codes(done, f.count);
+        self.commit(f, &codes, results);
+    }
+
     /// Plans, frames and sends `ops` (distinct prefixes) a datagram at a time, IPv4 and
     /// IPv6 chunks alternately to their own inserters, keeping up to [`PIPELINE_DEPTH`]
-    /// datagrams queued to each and committing answers as they come, so the kernel never
-    /// waits for the planner. A chunk that creates nexthop objects is answered before
-    /// anything else is sent: a route of the other family may use them, and the two
-    /// sockets are not ordered with each other.
+    /// datagrams queued to each and committing answers as they come from either, so the
+    /// kernel never waits for the planner. A family whose queue is full never holds up
+    /// the other: with both cores busy one inserter can fall behind while the other has
+    /// room (seen in the BGP full-table feed, where each gets a third of a core). A chunk
+    /// that creates nexthop objects is answered before anything else is sent: a route of
+    /// the other family may use them, and the two sockets are not ordered with each other.
     fn apply_segment(&mut self, ops: &[FibOp], results: &mut Vec<Result<(), String>>) {
         let mut slots: Vec<Option<Result<(), String>>> = vec![None; ops.len()];
         let by_family: [Vec<usize>; 2] = {
@@ -1254,45 +1284,49 @@ impl KernelBackend {
             [v4, v6]
         };
         let mut chunks = [
-            by_family[V4].chunks(self.batch),
-            by_family[V6].chunks(self.batch),
+            by_family[V4].chunks(self.batch).peekable(),
+            by_family[V6].chunks(self.batch).peekable(),
         ];
         let mut queues: [std::collections::VecDeque<InFlight>; 2] = Default::default();
         let mut turn = V4;
         loop {
-            let chunk = chunks[turn].next().or_else(|| {
-                turn = 1 - turn;
-                chunks[turn].next()
-            });
-            let Some(chunk) = chunk else { break };
+            let ready =
+                [V4, V6].map(|f| chunks[f].peek().is_some() && queues[f].len() < PIPELINE_DEPTH);
+            let family = if ready[turn] {
+                turn
+            } else if ready[1 - turn] {
+                1 - turn
+            } else if queues.iter().any(|q| !q.is_empty()) {
+                self.finish_next(&mut queues, &mut slots);
+                continue;
+            } else {
+                break;
+            };
+            let chunk = chunks[family].next().expect("peeked");
             let plan = self
                 .state
                 .plan_refs(chunk.iter().map(|&i| &ops[i]), chunk.len());
             let creates_nexthops = !plan.nexthops.is_empty();
-            let count = self.submit(&plan, turn);
-            queues[turn].push_back(InFlight {
+            let submitted = self.submit(&plan, family);
+            let flight = InFlight {
                 plan,
-                count,
-                inserter: turn,
+                count: 0,
                 ops: chunk.to_vec(),
-            });
-            if creates_nexthops {
-                for q in &mut queues {
-                    while let Some(f) = q.pop_front() {
-                        self.finish(f, &mut slots);
-                    }
+            };
+            match submitted {
+                Ok(0) => self.commit(flight, &[], &mut slots),
+                Ok(count) => queues[family].push_back(InFlight { count, ..flight }),
+                Err(_) => {
+                    let count = flight.plan.nexthops.len() + flight.plan.routes.len();
+                    self.commit(flight, &vec![-libc::EIO; count], &mut slots);
                 }
             }
-            while queues[turn].len() > PIPELINE_DEPTH {
-                let f = queues[turn].pop_front().expect("non-empty");
-                self.finish(f, &mut slots);
+            if creates_nexthops {
+                while queues.iter().any(|q| !q.is_empty()) {
+                    self.finish_next(&mut queues, &mut slots);
+                }
             }
-            turn = 1 - turn;
-        }
-        for q in &mut queues {
-            while let Some(f) = q.pop_front() {
-                self.finish(f, &mut slots);
-            }
+            turn = 1 - family;
         }
         results.extend(
             slots
@@ -1310,9 +1344,16 @@ impl KernelBackend {
                 pending: Vec::new(),
                 decided: Vec::new(),
             };
-            // Deletions carry no NLM_F_CREATE, but the kernel ignores it on deletes.
-            let count = self.submit(&plan, V4);
-            for c in self.answers(count, V4) {
+            // Deletions carry no NLM_F_CREATE, but the kernel ignores it on deletes. Nothing
+            // else is in flight here, so the next answer is this datagram's.
+            let codes = match self.submit(&plan, V4) {
+                Ok(0) | Err(_) => continue,
+                Ok(count) => match self.next_done() {
+                    Some(done) => self.codes(done, count),
+                    None => vec![-libc::EIO; count],
+                },
+            };
+            for c in codes {
                 if c != 0 && c != -libc::ENOENT {
                     tracing::warn!(error = %errno_text(c), "deleting a nexthop object");
                 }
