@@ -628,17 +628,132 @@ fn from6(k: &Key6) -> Key {
 
 /// A key of a bucketed [`Index`]: split into a bucket and the rest, both ordered so that
 /// (bucket, rest) orders like the key.
-trait IndexKey: Copy + Ord {
-    type Bucket: Copy + Ord;
-    type Rest: Copy + Ord;
+trait IndexKey: Copy + Ord + 'static {
+    type Bucket: Copy + Ord + 'static;
+    type Rest: Copy + Ord + 'static;
+    /// Where the buckets are kept.
+    type Buckets: Buckets<Self::Bucket, Vec<(Self::Rest, Slot)>>;
     fn split(self) -> (Self::Bucket, Self::Rest);
     fn join(b: Self::Bucket, r: Self::Rest) -> Self;
+}
+
+/// An [`Index`]'s buckets: bucket -> its sorted vector, never empty.
+trait Buckets<B, V: 'static>: Default {
+    fn get(&self, b: B) -> Option<&V>;
+    fn get_mut(&mut self, b: B) -> Option<&mut V>;
+    fn get_or_insert(&mut self, b: B) -> &mut V;
+    fn remove(&mut self, b: B);
+    fn values(&self) -> impl Iterator<Item = &V>;
+    /// The buckets within the bounds, in order (both ways).
+    fn range(&self, lo: Bound<B>, hi: Bound<B>) -> impl DoubleEndedIterator<Item = (B, &V)>;
+    /// Heap bytes of the map itself, without the vectors' elements.
+    fn own_bytes(&self) -> usize;
+}
+
+impl<B: Copy + Ord, V: Default + 'static> Buckets<B, V> for BTreeMap<B, V> {
+    fn get(&self, b: B) -> Option<&V> {
+        BTreeMap::get(self, &b)
+    }
+    fn get_mut(&mut self, b: B) -> Option<&mut V> {
+        BTreeMap::get_mut(self, &b)
+    }
+    fn get_or_insert(&mut self, b: B) -> &mut V {
+        self.entry(b).or_default()
+    }
+    fn remove(&mut self, b: B) {
+        BTreeMap::remove(self, &b);
+    }
+    fn values(&self) -> impl Iterator<Item = &V> {
+        BTreeMap::values(self)
+    }
+    fn range(&self, lo: Bound<B>, hi: Bound<B>) -> impl DoubleEndedIterator<Item = (B, &V)> {
+        BTreeMap::range(self, (lo, hi)).map(|(b, v)| (*b, v))
+    }
+    /// Estimated: a key and a value per bucket, nodes about two thirds full.
+    fn own_bytes(&self) -> usize {
+        BTreeMap::len(self) * (std::mem::size_of::<B>() + std::mem::size_of::<V>()) * 3 / 2
+    }
+}
+
+/// IPv4 buckets (16 bits) by number: an index of all 65,536 (zeroed when allocated, so
+/// only the pages of buckets in use become resident) into the vectors of the buckets in
+/// use. A lookup in a full table's 40,000 buckets costs one probe instead of a `BTreeMap`
+/// descent, which missed the cache on every level when routes come in a random order.
+#[derive(Debug, Default)]
+struct DenseBuckets<V> {
+    /// bucket -> 1 + its place in `used`; 0: not in use. Empty until the first insert.
+    index: Vec<u32>,
+    used: Vec<(u16, V)>,
+}
+
+impl<V> DenseBuckets<V> {
+    fn place(&self, b: u64) -> Option<usize> {
+        match self.index.get(b as usize) {
+            Some(&p) if p != 0 => Some(p as usize - 1),
+            _ => None,
+        }
+    }
+}
+
+impl<V: Default + 'static> Buckets<u64, V> for DenseBuckets<V> {
+    fn get(&self, b: u64) -> Option<&V> {
+        self.place(b).map(|p| &self.used[p].1)
+    }
+    fn get_mut(&mut self, b: u64) -> Option<&mut V> {
+        self.place(b).map(|p| &mut self.used[p].1)
+    }
+    fn get_or_insert(&mut self, b: u64) -> &mut V {
+        let p = match self.place(b) {
+            Some(p) => p,
+            None => {
+                if self.index.is_empty() {
+                    self.index = vec![0; 1 << 16];
+                }
+                self.used.push((b as u16, V::default()));
+                self.index[b as usize] = self.used.len() as u32;
+                self.used.len() - 1
+            }
+        };
+        &mut self.used[p].1
+    }
+    fn remove(&mut self, b: u64) {
+        let Some(p) = self.place(b) else {
+            return;
+        };
+        self.used.swap_remove(p);
+        self.index[b as usize] = 0;
+        if let Some(&(moved, _)) = self.used.get(p) {
+            self.index[usize::from(moved)] = p as u32 + 1;
+        }
+    }
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.used.iter().map(|(_, v)| v)
+    }
+    fn range(&self, lo: Bound<u64>, hi: Bound<u64>) -> impl DoubleEndedIterator<Item = (u64, &V)> {
+        let last = self.index.len() as u64; // exclusive; 0 while nothing is in use
+        let start = match lo {
+            Bound::Included(b) => b,
+            Bound::Excluded(b) => b.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match hi {
+            Bound::Included(b) => b.saturating_add(1).min(last),
+            Bound::Excluded(b) => b.min(last),
+            Bound::Unbounded => last,
+        };
+        (start..end.max(start)).filter_map(|b| self.get(b).map(|v| (b, v)))
+    }
+    fn own_bytes(&self) -> usize {
+        self.index.capacity() * std::mem::size_of::<u32>()
+            + self.used.capacity() * std::mem::size_of::<(u16, V)>()
+    }
 }
 
 /// IPv4 ([`key4`]): buckets are the address's top 16 bits, the rest 24 bits.
 impl IndexKey for u64 {
     type Bucket = u64;
     type Rest = u32;
+    type Buckets = DenseBuckets<Vec<(u32, Slot)>>;
     fn split(self) -> (u64, u32) {
         (self >> 24, (self & 0xff_ffff) as u32)
     }
@@ -665,6 +780,7 @@ struct Rest6 {
 impl IndexKey for Key6 {
     type Bucket = u32;
     type Rest = Rest6;
+    type Buckets = BTreeMap<u32, Vec<(Rest6, Slot)>>;
     fn split(self) -> (u32, Rest6) {
         (
             (self.hi >> 40) as u32,
@@ -687,20 +803,21 @@ impl IndexKey for Key6 {
 }
 
 /// An ordered index from prefix to slot: a sorted `Vec` of (rest of key, slot) per
-/// bucket, the buckets in a `BTreeMap`. About 11 bytes a route for IPv4 (about 25 for
+/// bucket, the buckets in [`DenseBuckets`] (IPv4) or a `BTreeMap` (IPv6). About 11 bytes a
+/// route for IPv4 (about 25 for
 /// IPv6) with a full table, against about 24 (55) for a `BTreeMap` filled in key order, whose
 /// leaves stay half full; an insert moves at most one bucket's elements, and nothing grows
 /// by copying the whole index.
 #[derive(Debug)]
 struct Index<K: IndexKey> {
-    buckets: BTreeMap<K::Bucket, Vec<(K::Rest, Slot)>>,
+    buckets: K::Buckets,
     len: usize,
 }
 
 impl<K: IndexKey> Default for Index<K> {
     fn default() -> Self {
         Index {
-            buckets: BTreeMap::new(),
+            buckets: K::Buckets::default(),
             len: 0,
         }
     }
@@ -711,28 +828,25 @@ impl<K: IndexKey> Index<K> {
         self.len
     }
 
-    /// Heap bytes held: the element vectors' capacity and, estimated, the bucket map's
-    /// nodes (a key and a `Vec` per bucket, nodes about two thirds full).
+    /// Heap bytes held: the element vectors' capacity and the bucket map's own.
     fn heap_bytes(&self) -> usize {
         let elems: usize = self
             .buckets
             .values()
             .map(|v| v.capacity() * std::mem::size_of::<(K::Rest, Slot)>())
             .sum();
-        let per_bucket =
-            std::mem::size_of::<K::Bucket>() + std::mem::size_of::<Vec<(K::Rest, Slot)>>();
-        elems + self.buckets.len() * per_bucket * 3 / 2
+        elems + self.buckets.own_bytes()
     }
 
     fn get(&self, k: K) -> Option<Slot> {
         let (b, r) = k.split();
-        let v = self.buckets.get(&b)?;
+        let v = self.buckets.get(b)?;
         v.binary_search_by(|e| e.0.cmp(&r)).ok().map(|p| v[p].1)
     }
 
     fn insert(&mut self, k: K, s: Slot) {
         let (b, r) = k.split();
-        let v = self.buckets.entry(b).or_default();
+        let v = self.buckets.get_or_insert(b);
         match v.binary_search_by(|e| e.0.cmp(&r)) {
             Ok(p) => v[p].1 = s,
             Err(p) => {
@@ -749,11 +863,11 @@ impl<K: IndexKey> Index<K> {
 
     fn remove(&mut self, k: K) -> Option<Slot> {
         let (b, r) = k.split();
-        let v = self.buckets.get_mut(&b)?;
+        let v = self.buckets.get_mut(b)?;
         let p = v.binary_search_by(|e| e.0.cmp(&r)).ok()?;
         let (_, s) = v.remove(p);
         if v.is_empty() {
-            self.buckets.remove(&b);
+            self.buckets.remove(b);
         } else if v.capacity() > 4 * v.len() + 8 {
             v.shrink_to(2 * v.len());
         }
@@ -777,10 +891,10 @@ impl<K: IndexKey> Index<K> {
             _ => false,
         };
         (!empty)
-            .then(|| self.buckets.range((bucket(lo), bucket(hi))))
+            .then(|| self.buckets.range(bucket(lo), bucket(hi)))
             .into_iter()
             .flatten()
-            .flat_map(move |(&bk, v)| {
+            .flat_map(move |(bk, v)| {
                 let at = |k: K| {
                     let (b, r) = k.split();
                     (b == bk).then_some(r)
@@ -1083,7 +1197,7 @@ impl Table {
         }
         for rank in first_rank..=u32::from(u16::MAX) {
             let bucket = u64::from((rank as u16).reverse_bits());
-            let Some(v) = self.v4.buckets.get(&bucket) else {
+            let Some(v) = self.v4.buckets.get(bucket) else {
                 continue;
             };
             for &(r, s) in v {
