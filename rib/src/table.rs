@@ -677,8 +677,9 @@ impl<B: Copy + Ord, V: Default + 'static> Buckets<B, V> for BTreeMap<B, V> {
 
 /// IPv4 buckets (16 bits) by number: an index of all 65,536 (zeroed when allocated, so
 /// only the pages of buckets in use become resident) into the vectors of the buckets in
-/// use. A lookup in a full table's 40,000 buckets costs one probe instead of a `BTreeMap`
-/// descent, which missed the cache on every level when routes come in a random order.
+/// use. A lookup costs one probe instead of a `BTreeMap` descent over a full table's tens
+/// of thousands of buckets, which missed the cache on every level when routes come in a
+/// random order (BGP peers send in their own hash order).
 #[derive(Debug, Default)]
 struct DenseBuckets<V> {
     /// bucket -> 1 + its place in `used`; 0: not in use. Empty until the first insert.
@@ -803,11 +804,10 @@ impl IndexKey for Key6 {
 }
 
 /// An ordered index from prefix to slot: a sorted `Vec` of (rest of key, slot) per
-/// bucket, the buckets in [`DenseBuckets`] (IPv4) or a `BTreeMap` (IPv6). About 11 bytes a
-/// route for IPv4 (about 25 for
-/// IPv6) with a full table, against about 24 (55) for a `BTreeMap` filled in key order, whose
-/// leaves stay half full; an insert moves at most one bucket's elements, and nothing grows
-/// by copying the whole index.
+/// bucket, the buckets in [`DenseBuckets`] (IPv4) or a `BTreeMap` (IPv6). About 12 bytes a
+/// route for IPv4 (about 25 for IPv6) with a full table, against about 24 (55) for a
+/// `BTreeMap` filled in key order, whose leaves stay half full; an insert moves at most one
+/// bucket's elements, and nothing grows by copying the whole index.
 #[derive(Debug)]
 struct Index<K: IndexKey> {
     buckets: K::Buckets,
