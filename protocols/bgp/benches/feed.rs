@@ -765,7 +765,8 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
         };
         println!(
             "{:<5} Loc-RIB complete {:>6.2} s, FIB complete {:>6.2} s, peak RSS {:>6.0} MB, \
-             CPU {:>6.2} s, feeder CPU {:.2} s (kernel: {} v4 + {} v6 routes)",
+             CPU {:>6.2} s, feeder CPU {:.2} s (kernel: {} v4 + {} v6 routes; \
+             kernel count read {} time(s) after the router reported)",
             f.router,
             f.loc_rib_secs,
             f.fib_secs,
@@ -773,7 +774,8 @@ protocol bgp f6 {{ local fd00:97:{i}::2 as {ROUTER_AS}; neighbor fd00:97:{i}::1 
             f.cpu_secs,
             f.feeder_cpu_secs,
             f.fib_confirmed.0,
-            f.fib_confirmed.1
+            f.fib_confirmed.1,
+            kernel_looks
         );
         results.push(f);
         // Free the CPU for the next router.
