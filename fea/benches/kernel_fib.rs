@@ -18,8 +18,7 @@ use ipnet::IpNet;
 use oxr_fea::backend::kernel::KernelBackend;
 use oxr_fea::backend::{Action, BackendOptions, FibBackend, FibOp, Nexthop, Route};
 
-mod common;
-use common::load_table;
+use oxr_testlab::full_table;
 
 /// Ops per `apply` call, like a RIB batch.
 const RIB_BATCH: usize = 10_000;
@@ -86,7 +85,7 @@ fn main() {
     let limit = std::env::var("OXR_BENCH_LIMIT")
         .ok()
         .and_then(|s| s.parse().ok());
-    let table = load_table(limit);
+    let table = full_table::load(limit);
     let v4 = table.iter().filter(|p| p.addr().is_ipv4()).count();
     println!(
         "table: {} prefixes ({} IPv4, {} IPv6)",

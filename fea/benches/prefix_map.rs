@@ -14,24 +14,11 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use oxr_fea::table::{PrefixMap, Slot};
-
-mod common;
+use oxr_testlab::full_table;
 
 /// Routes timed together (a datagram's worth is 64; timing each one costs more than the
 /// operation).
 const BLOCK: usize = 1024;
-
-/// A deterministic shuffle (xorshift), so runs compare.
-fn shuffled(mut v: Vec<IpNet>) -> Vec<IpNet> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for i in (1..v.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
-}
 
 /// IPv4 by /16 bucket in bit-reversed bucket order, then IPv6 sorted: how oxr-rib sends a
 /// backlog.
@@ -54,50 +41,23 @@ fn feed_order(mut v: Vec<IpNet>) -> Vec<IpNet> {
 struct Run {
     total: Duration,
     worst: Duration,
-    heap_mib: f64,
 }
 
-fn prefix_map(order: &[IpNet]) -> Run {
-    let mut m = PrefixMap::default();
+/// Runs `op` on every route of `order` (with its index), timing the whole and the slowest
+/// block of [`BLOCK`].
+fn timed(order: &[IpNet], mut op: impl FnMut(usize, &IpNet)) -> Run {
     let mut worst = Duration::ZERO;
     let t = Instant::now();
     for (b, block) in order.chunks(BLOCK).enumerate() {
         let s = Instant::now();
         for (i, p) in block.iter().enumerate() {
-            let had = m.get(p).is_some();
-            m.insert(*p, Slot::new((b * BLOCK + i) as u32 | had as u32, 0));
+            op(b * BLOCK + i, p);
         }
         worst = worst.max(s.elapsed());
     }
-    let total = t.elapsed();
-    assert_eq!(m.len(), order.len());
     Run {
-        total,
+        total: t.elapsed(),
         worst,
-        heap_mib: m.heap_bytes() as f64 / (1 << 20) as f64,
-    }
-}
-
-fn btree(order: &[IpNet]) -> Run {
-    let mut m = BTreeMap::new();
-    let mut worst = Duration::ZERO;
-    let t = Instant::now();
-    for (b, block) in order.chunks(BLOCK).enumerate() {
-        let s = Instant::now();
-        for (i, p) in block.iter().enumerate() {
-            let had = m.contains_key(p);
-            m.insert(*p, (b * BLOCK + i) as u32 | had as u32);
-        }
-        worst = worst.max(s.elapsed());
-    }
-    let total = t.elapsed();
-    assert_eq!(m.len(), order.len());
-    // Node layout is private: this is only the entries' own size.
-    let entry = std::mem::size_of::<(IpNet, u32)>();
-    Run {
-        total,
-        worst,
-        heap_mib: (m.len() * entry) as f64 / (1 << 20) as f64,
     }
 }
 
@@ -105,7 +65,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let table = common::load_table(None);
+    let table = full_table::load(None);
     println!("PrefixMap: {} prefixes, get + insert each", table.len());
     println!("| order | PrefixMap (ns/route) | longest block (ms) | heap (MiB) | BTreeMap (ns/route) | longest block (ms) | ratio |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -114,16 +74,26 @@ fn main() {
     for (name, order) in [
         ("sorted", sorted),
         ("feed order", feed_order(table.clone())),
-        ("random", shuffled(table)),
+        ("random", full_table::shuffled(&table)),
     ] {
-        let ours = prefix_map(&order);
-        let reference = btree(&order);
+        let mut map = PrefixMap::default();
+        let ours = timed(&order, |i, p| {
+            let had = map.get(p).is_some();
+            map.insert(*p, Slot::new(i as u32 | had as u32, 0));
+        });
+        assert_eq!(map.len(), order.len());
+        let mut tree = BTreeMap::new();
+        let reference = timed(&order, |i, p| {
+            let had = tree.contains_key(p);
+            tree.insert(*p, i as u32 | had as u32);
+        });
+        assert_eq!(tree.len(), order.len());
         let ns = |r: &Run| r.total.as_nanos() as f64 / order.len() as f64;
         println!(
             "| {name} | {:.0} | {:.2} | {:.1} | {:.0} | {:.2} | {:.2}x |",
             ns(&ours),
             ours.worst.as_secs_f64() * 1e3,
-            ours.heap_mib,
+            map.heap_bytes() as f64 / (1 << 20) as f64,
             ns(&reference),
             reference.worst.as_secs_f64() * 1e3,
             ns(&ours) / ns(&reference),

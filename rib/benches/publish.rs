@@ -10,7 +10,6 @@
 //! `cargo bench -p oxr-rib --bench publish`
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -25,40 +24,11 @@ use oxr_proto::types::{IpAddress, Nexthop, Prefix};
 use oxr_rib::api::RibService;
 use oxr_rib::testing::FakeFea;
 use oxr_rib::{connected, fib_feed, RibOptions};
+use oxr_testlab::full_table;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 const BATCH: usize = 2000;
-
-fn load() -> Vec<IpNet> {
-    let path = std::env::var("OXR_FULL_TABLE").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/full-table-prefixes.txt.gz"
-        )
-        .into()
-    });
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let r = BufReader::new(flate2::read::GzDecoder::new(f));
-    r.lines()
-        .map_while(Result::ok)
-        .filter_map(|l| l.trim().parse::<IpNet>().ok())
-        .map(|n| n.trunc())
-        .collect()
-}
-
-/// The prefixes in a fixed pseudo-random order (Fisher-Yates with xorshift).
-fn shuffled(prefixes: &[IpNet]) -> Vec<IpNet> {
-    let mut v = prefixes.to_vec();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in (1..v.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
-}
 
 fn vm(field: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -182,7 +152,7 @@ fn main() {
 
 async fn run() {
     let t = Instant::now();
-    let prefixes = load();
+    let prefixes = full_table::load(None);
     let v4 = prefixes.iter().filter(|p| p.addr().is_ipv4()).count();
     println!(
         "loaded {} prefixes ({} IPv4, {} IPv6) in {:.2}s",
@@ -207,7 +177,7 @@ async fn run() {
     let core_rate = core_only(&prefixes, n);
     // A BGP peer sends its table in its own order (BIRD: hash order), not sorted: every
     // lookup then misses the cache.
-    let core_rate_shuffled = core_only(&shuffled(&prefixes), n);
+    let core_rate_shuffled = core_only(&full_table::shuffled(&prefixes), n);
     let adds = batches(&prefixes, false);
     let withdraws = batches(&prefixes, true);
 

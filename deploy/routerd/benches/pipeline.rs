@@ -7,7 +7,7 @@
 //! `OXR_BENCH_LIMIT=N` uses only the first N prefixes; `OXR_BENCH_NETLINK_BATCH=N` sets the
 //! FEA's `fea.netlink-batch` (route messages per `sendmsg`, default 64).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,43 +20,9 @@ use oxr_proto::rib::rib_client::RibClient;
 use oxr_proto::rib::{EndOfRib, Hello, PublishRequest, Route, RouteBatch, RouteGroup};
 use oxr_proto::transport::{connect, Address};
 use oxr_proto::types::{IpAddress, Nexthop, Prefix};
+use oxr_testlab::full_table;
 
 const BATCH: usize = 2000;
-
-fn table_path() -> PathBuf {
-    std::env::var_os("OXR_FULL_TABLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/full-table-prefixes.txt.gz")
-        })
-}
-
-fn load_table() -> Vec<IpNet> {
-    let file = std::fs::File::open(table_path()).expect("full table file");
-    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
-    let limit: usize = std::env::var("OXR_BENCH_LIMIT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(usize::MAX);
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for line in reader.lines() {
-        let line = line.unwrap();
-        if let Ok(net) = line.trim().parse::<IpNet>() {
-            let net = net.trunc();
-            // The kernel refuses routes to the gateways' own networks' multicast etc.; keep
-            // ordinary unicast space and skip duplicates.
-            if net.prefix_len() > 0 && seen.insert(net) {
-                out.push(net);
-            }
-        }
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out
-}
 
 fn bin(name: &str) -> PathBuf {
     // benches run from target/release/deps; the daemons are in target/release.
@@ -320,14 +286,17 @@ fn main() {
         println!("SKIPPED (needs root): pipeline benchmark");
         return;
     }
-    let table = load_table();
+    let limit = std::env::var("OXR_BENCH_LIMIT")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let table = full_table::load(limit);
     let v4 = table.iter().filter(|n| matches!(n, IpNet::V4(_))).count();
     println!(
         "table: {} prefixes ({} IPv4, {} IPv6) from {}",
         table.len(),
         v4,
         table.len() - v4,
-        table_path().display()
+        full_table::path().display()
     );
     let dir = std::env::temp_dir().join(format!("oxr-bench-pipeline-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

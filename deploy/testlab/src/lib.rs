@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod bird;
+pub mod full_table;
 pub mod gobgp;
 
 /// True when the tests may create namespaces; otherwise prints a visible skip line.

@@ -126,20 +126,6 @@ impl Lab {
     }
 }
 
-fn load(path: &Path) -> Vec<IpNet> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut v: Vec<IpNet> = BufReader::new(flate2::read::GzDecoder::new(f))
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| l.trim().parse::<IpNet>().ok())
-        .map(|p| p.trunc())
-        .filter(|p| p.prefix_len() > 0)
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
 fn wait_until(limit: Duration, step: Duration, mut f: impl FnMut() -> bool) -> Option<Instant> {
     let end = Instant::now() + limit;
     loop {
@@ -314,12 +300,7 @@ fn main() {
         println!("SKIPPED (needs root): feed");
         return;
     }
-    let data = std::env::var("OXR_FULL_TABLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/full-table-prefixes.txt.gz")
-        });
+    let data = oxr_testlab::full_table::path();
     let limit: usize = std::env::var("OXR_BENCH_LIMIT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -335,7 +316,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
-    let all = load(&data);
+    let mut all = oxr_testlab::full_table::load(None);
+    all.sort();
     let v4: Vec<IpNet> = all
         .iter()
         .filter(|p| matches!(p, IpNet::V4(_)))
